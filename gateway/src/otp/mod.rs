@@ -1,0 +1,1 @@
+//! OTP extraction; filled in by its own work item.
