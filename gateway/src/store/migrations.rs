@@ -1,0 +1,151 @@
+//! Versioned schema. Each entry moves `PRAGMA user_version` one step; never edit a
+//! released step, add a new one.
+
+use rusqlite::Connection;
+
+use super::{StoreError, StoreResult};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: users, numbers, leases, inbound (raw PDUs, parts, messages), events.
+    r#"
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        email TEXT UNIQUE COLLATE NOCASE,
+        phone TEXT UNIQUE,
+        password_hash TEXT,
+        first_name TEXT,
+        last_name TEXT,
+        role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+        is_active INTEGER NOT NULL DEFAULT 1,
+        email_verified INTEGER NOT NULL DEFAULT 0,
+        phone_verified INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        last_login TEXT
+    );
+
+    -- Refresh tokens: one row per issued token; a family is one login's chain of rotations.
+    CREATE TABLE refresh_tokens (
+        jti TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        family TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX refresh_tokens_family ON refresh_tokens(family);
+
+    -- Every number the box can receive on: a SIM in a modem, or a cloud number.
+    CREATE TABLE numbers (
+        id INTEGER PRIMARY KEY,
+        number TEXT NOT NULL UNIQUE,
+        country TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        cost_minor INTEGER NOT NULL DEFAULT 0,
+        capabilities TEXT NOT NULL DEFAULT '["sms"]',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+
+    -- An exclusive lease of a number to a user (DispoSMS "assignment").
+    CREATE TABLE assignments (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        number_id INTEGER NOT NULL REFERENCES numbers(id),
+        assigned_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'expired', 'released')),
+        released_at TEXT
+    );
+    CREATE INDEX assignments_user ON assignments(user_id, status);
+    CREATE INDEX assignments_number ON assignments(number_id, status);
+
+    -- Every PDU a modem handed us, stored before it is deleted from the SIM.
+    -- `dedupe_key` recognises the same PDU read twice (after a reconnect or a crash).
+    CREATE TABLE inbound_pdus (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        to_number TEXT,
+        pdu_hex TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        received_at TEXT NOT NULL,
+        decode_error TEXT,
+        message_id INTEGER REFERENCES messages(id)
+    );
+
+    -- Parts of concatenated messages, kept as they arrive so a restart loses none.
+    CREATE TABLE message_parts (
+        id INTEGER PRIMARY KEY,
+        to_number TEXT NOT NULL,
+        from_number TEXT NOT NULL,
+        concat_ref INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at TEXT,
+        received_at TEXT NOT NULL,
+        message_id INTEGER REFERENCES messages(id),
+        UNIQUE (to_number, from_number, concat_ref, total, seq)
+    );
+
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        to_number TEXT NOT NULL,
+        from_number TEXT NOT NULL,
+        content TEXT NOT NULL,
+        type TEXT NOT NULL,
+        otp_code TEXT,
+        service TEXT,
+        received_at TEXT NOT NULL,
+        sent_at TEXT,
+        is_read INTEGER NOT NULL DEFAULT 0,
+        read_at TEXT,
+        assignment_id INTEGER REFERENCES assignments(id),
+        user_id INTEGER REFERENCES users(id),
+        provider TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        parts_total INTEGER NOT NULL DEFAULT 1,
+        parts_received INTEGER NOT NULL DEFAULT 1,
+        extra_data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX messages_user ON messages(user_id, received_at);
+    CREATE INDEX messages_assignment ON messages(assignment_id);
+    CREATE INDEX messages_to ON messages(to_number, received_at);
+
+    -- The event log: written in the same transaction as what it reports, so a
+    -- subscriber that resumes from its cursor misses nothing.
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        user_id INTEGER,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
+];
+
+pub(super) fn apply(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        let txn = conn
+            .transaction()
+            .map_err(|source| StoreError::Migration { version, source })?;
+        txn.execute_batch(sql)
+            .and_then(|_| txn.pragma_update(None, "user_version", version))
+            .and_then(|_| txn.commit())
+            .map_err(|source| StoreError::Migration { version, source })?;
+    }
+    Ok(())
+}
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,196 @@
+//! The configuration file of `simgate run` (see `config/simgate.example.toml`).
+//! Typed, with unknown keys refused, so that a typo is an error naming the line
+//! instead of a silently ignored setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default, rename = "modem")]
+    pub modems: Vec<ModemEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/simgate")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModemEntry {
+    pub name: String,
+    pub port: String,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// The SIM's own number; read from the SIM (`AT+CNUM`) when absent.
+    pub number: Option<String>,
+    /// SIM PIN, entered only when the SIM asks for it.
+    pub pin: Option<String>,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            // toml's message names the line, the column and the key.
+            message: e.to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut names = std::collections::HashSet::new();
+        let mut ports = std::collections::HashSet::new();
+        for (i, m) in self.modems.iter().enumerate() {
+            let at = format!("[[modem]] #{} ({})", i + 1, m.name);
+            if m.name.trim().is_empty() {
+                return Err(invalid(format!("[[modem]] #{}: name is empty", i + 1)));
+            }
+            if !names.insert(m.name.as_str()) {
+                return Err(invalid(format!("{at}: another modem has the same name")));
+            }
+            if !ports.insert(m.port.as_str()) {
+                return Err(invalid(format!(
+                    "{at}: port {} is used by another modem",
+                    m.port
+                )));
+            }
+            if m.baud == 0 {
+                return Err(invalid(format!("{at}: baud must be a positive rate")));
+            }
+            if let Some(n) = &m.number {
+                let digits = n.strip_prefix('+').unwrap_or(n);
+                if !n.starts_with('+')
+                    || digits.len() < 6
+                    || digits.len() > 15
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(invalid(format!(
+                        "{at}: number {n:?} is not in E.164 form (+ and 6 to 15 digits)"
+                    )));
+                }
+            }
+            if let Some(pin) = &m.pin {
+                if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(format!("{at}: pin must be 4 to 8 digits")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let text = include_str!("../config/simgate.example.toml");
+        let config = parse(text).expect("the shipped example must be valid");
+        assert_eq!(config.modems.len(), 1);
+        assert_eq!(config.modems[0].port, "/dev/ttyUSB0");
+        assert_eq!(config.modems[0].baud, 115_200);
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let config = parse("[[modem]]\nname = \"a\"\nport = \"/dev/ttyUSB0\"\n").expect("valid");
+        assert_eq!(config.server.listen.port(), 8080);
+        assert_eq!(config.modems[0].baud, 115_200);
+        assert!(config.modems[0].number.is_none());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = parse("[server]\nlisten = \"0.0.0.0:8080\"\nlisen = 1\n").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = parse("[server]\nlisten = \"nowhere\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err = parse("[[modem]]\nname = \"a\"\nport = \"/dev/x\"\nnumber = \"5550100\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("E.164"), "{err}");
+        let err = parse(
+            "[[modem]]\nname = \"a\"\nport = \"/dev/x\"\n[[modem]]\nname = \"a\"\nport = \"/dev/y\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("same name"), "{err}");
+        let err = parse("[[modem]]\nname = \"a\"\nport = \"/dev/x\"\npin = \"12\"\n").unwrap_err();
+        assert!(err.to_string().contains("pin"), "{err}");
+    }
+}
