@@ -1,0 +1,3 @@
+//! Unit tests of the PDU codec.
+
+use super::*;
