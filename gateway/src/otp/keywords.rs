@@ -27,8 +27,10 @@ pub(crate) enum Class {
     /// A label that makes the next number an identifier, not a code:
     /// account, card, order, reference, phone.
     Ident,
-    /// Money: the next or previous number is an amount.
+    /// Currency: a number right before or after it is an amount.
     Money,
+    /// Amount label ("amount", "balance", "金额"): the next number is an amount.
+    Amount,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +53,6 @@ struct Pattern {
 /// Words that name a one-time code, by language. Weight 1.0 unless listed in
 /// `CODE_MEDIUM` (words that also appear in "never share your password" warnings).
 const CODE_STRONG: &[&str] = &[
-    // English
     "code*",
     "*code",
     "codes",
@@ -83,7 +84,6 @@ const CODE_STRONG: &[&str] = &[
     "chiptan",
     "phototan",
     "token",
-    // German, Dutch, Scandinavian
     "*kennwort",
     "einmalpasswort",
     "bestätigungscode",
@@ -93,7 +93,6 @@ const CODE_STRONG: &[&str] = &[
     "*koden",
     "*koodi*",
     "*kood*",
-    // French, Italian, Spanish, Portuguese
     "code de sécurité",
     "code de vérification",
     "codice*",
@@ -102,7 +101,6 @@ const CODE_STRONG: &[&str] = &[
     "clave",
     "senha*",
     "token",
-    // Russian, Ukrainian, Polish, Czech, Turkish, Indonesian, Georgian (translit)
     "код*",
     "kod*",
     "kód*",
@@ -114,7 +112,6 @@ const CODE_STRONG: &[&str] = &[
     "kodi*",
     "kods",
     "kode*",
-    // Vietnamese
     "mã",
     "mã otp",
     "ma otp",
@@ -126,7 +123,6 @@ const CODE_STRONG: &[&str] = &[
     "mã kích hoạt",
     "ma bao mat",
     "mã bảo mật",
-    // Chinese
     "验证码",
     "驗證碼",
     "校验码",
@@ -147,7 +143,6 @@ const CODE_STRONG: &[&str] = &[
     "授權碼",
     "口令",
     "短信码",
-    // Japanese, Korean
     "確認コード",
     "認証コード",
     "コード",
@@ -161,18 +156,24 @@ const CODE_STRONG: &[&str] = &[
     "인증 코드",
     "코드",
     "승인번호",
-    // Arabic, Persian, Hebrew
     "*رمز",
     "*کد",
     "*کود",
     "کدامنیتی",
     "*קוד",
-    // Hindi
     "ओटीपी",
     "कोड",
     "सत्यापन",
-    // Thai
     "รหัส",
+    "code d'authentification",
+    "code d'accès",
+    "code de confirmation",
+    "code d'activation",
+    "code de validation",
+    "authentification",
+    "חד פעמי*",
+    "安全代码",
+    "安全代碼",
 ];
 
 /// Password-ish words: a code is often called a password, but these words also
@@ -272,6 +273,8 @@ const HINTS: &[&str] = &[
     "geldig",
     "gebruik",
     "vervalt",
+    "confirmation",
+    "bestätigung",
 ];
 
 /// Modifiers that turn the next code keyword into a non-verification code.
@@ -357,7 +360,6 @@ const IDENT: &[&str] = &[
     "no.",
     "nr.",
     "number",
-    "#",
     "id",
     "ref",
     "reference",
@@ -391,10 +393,7 @@ const IDENT: &[&str] = &[
     "agent",
     "merchant",
     "receipt",
-    "member",
     "membership",
-    "customer",
-    "user",
     "policy",
     "loan",
     "flight",
@@ -476,6 +475,10 @@ const IDENT: &[&str] = &[
     "番号",
     "계좌",
     "카드",
+    "customer id",
+    "customer no.",
+    "member id",
+    "user id",
 ];
 
 /// Money words and currency codes: a number next to one is an amount.
@@ -556,6 +559,10 @@ const MONEY: &[&str] = &[
     "元",
     "块",
     "塊",
+];
+
+/// Amount labels: the number after one is an amount.
+const AMOUNT: &[&str] = &[
     "amount",
     "amt",
     "amt.",
@@ -588,6 +595,10 @@ const MONEY: &[&str] = &[
     "vat",
     "price",
     "paid",
+    "spent",
+    "debited",
+    "credited",
+    "value",
 ];
 
 fn compile(list: &[&str], class: Class, weight: f32, out: &mut Vec<Pattern>) {
@@ -621,6 +632,7 @@ fn patterns() -> &'static [Pattern] {
         compile(ANTI, Class::Anti, 1.0, &mut v);
         compile(IDENT, Class::Ident, 1.0, &mut v);
         compile(MONEY, Class::Money, 1.0, &mut v);
+        compile(AMOUNT, Class::Amount, 1.0, &mut v);
         v
     })
 }

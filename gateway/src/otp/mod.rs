@@ -129,6 +129,24 @@ pub fn extract(text: &str, sender: Option<&str>) -> Extraction {
     }
 }
 
+/// Every candidate code with its score, in text order; the extractor reports
+/// the best one at or above the acceptance threshold. For tuning and for
+/// explaining a miss in a bug report.
+pub fn explain(text: &str) -> Vec<(String, f32)> {
+    let doc = text::Doc::new(text);
+    let urls = scan::url_spans(&doc);
+    let hits: Vec<keywords::Hit> = keywords::find(&doc)
+        .into_iter()
+        .filter(|h| !urls.iter().any(|&(s, e)| h.start < e && s < h.end))
+        .collect();
+    let mut cands = scan::candidates(&doc, &urls);
+    scan::score_all(&doc, &mut cands, &hits);
+    cands
+        .into_iter()
+        .map(|c| (doc.original(c.start, c.end), c.score))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,7 @@ pub(crate) fn url_spans(doc: &Doc) -> Vec<(usize, usize)> {
             || tok.contains("www.")
             || (tok.contains('@') && !tok.starts_with('@') && tok.contains('.'))
             || has_domain_path(&tok)
+            || bare_domain(&tok)
             || tok.contains("?") && tok.contains('=');
         if looks_url {
             spans.push((start, i));
@@ -145,6 +146,32 @@ fn has_domain_path(tok: &str) -> bool {
     }
 }
 
+/// `login.o2online.de`, `manulife.ca`: host names without a scheme.
+fn bare_domain(tok: &str) -> bool {
+    const TLDS: &[&str] = &[
+        "com", "net", "org", "de", "nl", "ru", "cn", "uk", "ca", "in", "io", "me", "ly", "co",
+        "gov", "edu", "info", "biz", "app", "fr", "es", "it", "br", "jp", "kr", "tr", "ir", "id",
+        "vn", "ae", "sa", "eg", "au", "be", "by", "ua", "pl", "cz", "at", "ch", "se", "no", "fi",
+        "dk", "asia", "tv", "cc", "us", "mx", "ar", "cl", "pe", "pk", "bd", "lk", "np", "ng", "ke",
+        "za", "il", "gr", "pt", "ro", "hu", "sk", "ie", "nz", "sg", "my", "ph", "th", "tw", "hk",
+        "mo", "kz", "uz", "am", "ge", "az", "et", "tz", "ug", "gh",
+    ];
+    let t = tok.trim_matches(|c: char| !c.is_alphanumeric());
+    if !t
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return false;
+    }
+    let labels: Vec<&str> = t.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| !l.is_empty())
+        && labels[..labels.len() - 1]
+            .iter()
+            .any(|l| l.chars().any(|c| c.is_ascii_alphabetic()))
+        && labels.last().is_some_and(|l| TLDS.contains(l))
+}
+
 fn in_spans(spans: &[(usize, usize)], a: usize, b: usize) -> bool {
     spans.iter().any(|&(s, e)| a < e && s < b)
 }
@@ -157,9 +184,20 @@ fn is_num_glue(c: Option<char>) -> bool {
 /// Whether the run is a piece of a bigger number: `1,234.56`, `12:30`,
 /// `2024-05-01`, `56765*1234`, `1.2.3.4`.
 fn glued(doc: &Doc, start: usize, end: usize) -> bool {
-    let left = is_num_glue(doc.before(start)) && start >= 2 && is_digit(doc.at(start - 2));
-    let right = is_num_glue(doc.at(end)) && is_digit(doc.at(end + 1));
+    let left = start >= 2 && glue_at(doc, start - 1) && is_digit(doc.at(start - 2));
+    let right = glue_at(doc, end) && is_digit(doc.at(end + 1)) && {
+        // A comma only glues as a thousands separator or a decimal comma:
+        // two or three digits follow ("1,234", "200,00").
+        let digits_after = (1..=4).take_while(|&k| is_digit(doc.at(end + k))).count();
+        doc.at(end) != Some(',') || digits_after == 2 || digits_after == 3
+    };
     left || right
+}
+
+/// Glue as written: a fullwidth comma or colon in CJK text ends a clause, it
+/// never groups digits.
+fn glue_at(doc: &Doc, i: usize) -> bool {
+    is_num_glue(doc.at(i)) && doc.chars.get(i).is_some_and(|c| c.is_ascii())
 }
 
 /// Spaced short digit groups around the run: phone numbers written in groups
@@ -264,6 +302,14 @@ fn quantity_or_mask(tok: &str) -> bool {
     {
         return true;
     }
+    // Words with a digit in them: "98point6", "o2online", "1xJetBrains".
+    let mut run = 0;
+    for ch in tok.chars() {
+        run = if ch.is_ascii_lowercase() { run + 1 } else { 0 };
+        if run >= 4 {
+            return true;
+        }
+    }
     // Times like 18h46, 18h46m18s.
     letters.chars().all(|c| matches!(c, 'h' | 'm' | 's'))
         && lower.starts_with(|c: char| c.is_ascii_digit())
@@ -358,17 +404,13 @@ pub(crate) fn candidates(doc: &Doc, urls: &[(usize, usize)]) -> Vec<Cand> {
                     .chars()
                     .all(|c| !c.is_lowercase());
             let sep_ok = sep == Some('-') || (sep == Some(' ') && both_digits);
-            let outer_free = !(is_num_glue(doc.before(r.start))
-                || doc.before(r.start) == Some(' '))
-                || !is_ascii_alnum(if r.start >= 2 {
-                    doc.at(r.start - 2)
-                } else {
-                    None
-                });
-            let outer_free = outer_free
-                && !(matches!(doc.at(n.end), Some('-' | ' ' | '.' | '/' | ':' | ','))
-                    && is_digit(doc.at(n.end + 1)))
-                && doc.before(r.start) != Some('+');
+            // Exactly two groups: no digit group glued on either side.
+            let left_more = matches!(doc.before(r.start), Some('-' | ' ' | '.' | '/' | ':' | ','))
+                && r.start >= 2
+                && is_digit(doc.at(r.start - 2));
+            let right_more = matches!(doc.at(n.end), Some('-' | ' ' | '.' | '/' | ':' | ','))
+                && is_digit(doc.at(n.end + 1));
+            let outer_free = !left_more && !right_more && doc.before(r.start) != Some('+');
             if same_len && sep_ok && (both_digits || alnum_caps) && outer_free {
                 consumed[i + 1] = true;
                 let shape = if both_digits {
@@ -552,7 +594,7 @@ const CJK_FILLERS: &[char] = &[
 ];
 
 /// Cost, in words, of the text between a keyword and a candidate.
-fn gap_cost(doc: &Doc, a: usize, b: usize, cands: &[Cand], hits: &[Hit]) -> f32 {
+fn gap_cost(doc: &Doc, a: usize, b: usize, cands: &[Cand], hits: &[Hit], newline: f32) -> f32 {
     if b < a {
         return 99.0;
     }
@@ -566,7 +608,7 @@ fn gap_cost(doc: &Doc, a: usize, b: usize, cands: &[Cand], hits: &[Hit]) -> f32 
         let c = doc.low[i];
         if is_newline(c) {
             if !in_newline {
-                cost += 1.0;
+                cost += newline;
             }
             in_newline = true;
             i += 1;
@@ -597,7 +639,10 @@ fn gap_cost(doc: &Doc, a: usize, b: usize, cands: &[Cand], hits: &[Hit]) -> f32 
             if FILLERS.contains(&w.as_str()) {
                 continue;
             }
-            if cands.iter().any(|k| k.start <= s && i <= k.end) {
+            if cands
+                .iter()
+                .any(|k| k.start <= s && i <= k.end && k.code.chars().any(|d| d.is_ascii_digit()))
+            {
                 cost += 2.5;
             } else if hits
                 .iter()
@@ -620,13 +665,91 @@ fn gap_cost(doc: &Doc, a: usize, b: usize, cands: &[Cand], hits: &[Hit]) -> f32 
     cost
 }
 
+/// Copulas and list marks that say "the following is the value".
+const COPULAS: &[&str] = &[
+    "is", "are", "was", "es", "est", "ist", "é", "è", "lautet", "هو", "هی", "הוא", "היא", "הינו",
+    "הינה", "la", "là", "adalah", "是", "为", "為", "は", "är", "er", "er:", "jest", "je", "—",
+    "–", "-", "é:", "है", "=", "dır", "dur", "-", "用作", "作为", "作為",
+];
+
+fn copula_before(doc: &Doc, start: usize) -> bool {
+    let mut i = start;
+    while i > 0
+        && matches!(
+            doc.low[i - 1],
+            ' ' | '"' | '\'' | '(' | '「' | '『' | '【' | '«' | '“'
+        )
+    {
+        i -= 1;
+    }
+    if i > 0 && matches!(doc.low[i - 1], ':' | '=') {
+        return true;
+    }
+    let w = word_before(doc, i);
+    let w = if w.is_empty() {
+        doc.before(i).map(String::from).unwrap_or_default()
+    } else {
+        w
+    };
+    COPULAS.contains(&w.as_str())
+}
+
+fn cjk_copula_at(doc: &Doc, i: usize) -> bool {
+    COPULAS.iter().filter(|w| w.chars().all(is_cjk)).any(|w| {
+        w.chars()
+            .enumerate()
+            .all(|(k, ch)| doc.at(i + k) == Some(ch))
+    })
+}
+
+fn copula_after(doc: &Doc, end: usize) -> bool {
+    let mut i = end;
+    while matches!(
+        doc.at(i),
+        Some(' ' | '"' | '\'' | ')' | '」' | '』' | '】' | '»' | '”')
+    ) {
+        i += 1;
+    }
+    if cjk_copula_at(doc, i) {
+        return true;
+    }
+    let w = word_after(doc, i);
+    let w = if w.is_empty() {
+        doc.at(i).map(String::from).unwrap_or_default()
+    } else {
+        w
+    };
+    COPULAS.contains(&w.as_str())
+}
+
+/// No line break, sentence end or other digit candidate between `a` and `b`.
+fn clause_clear(doc: &Doc, a: usize, b: usize, others: &[Cand]) -> bool {
+    if b < a || b - a > 120 {
+        return false;
+    }
+    for i in a..b {
+        let c = doc.low[i];
+        if is_newline(c) {
+            return false;
+        }
+        if is_sentence_end(c)
+            && (c as u32 > 0x7f || doc.at(i + 1).is_none_or(|n| n.is_whitespace()))
+        {
+            return false;
+        }
+    }
+    !others
+        .iter()
+        .any(|o| a <= o.start && o.end <= b && o.code.chars().any(|d| d.is_ascii_digit()))
+}
+
 /// Start of the window of up to `words` words before `pos` on the same line.
 fn window_back(doc: &Doc, pos: usize, words: usize) -> usize {
     let mut i = pos;
     let mut seen = 0.0f32;
     while i > 0 {
         let c = doc.low[i - 1];
-        if is_newline(c) {
+        if is_newline(c) || matches!(c, ',' | ';' | '!' | '?' | '。' | '、') {
             break;
         }
         if is_cjk(c) {
@@ -667,7 +790,7 @@ fn word_after(doc: &Doc, pos: usize) -> String {
 /// Previous word before `pos` (skipping at most one space), folded.
 fn word_before(doc: &Doc, pos: usize) -> String {
     let mut i = pos;
-    if doc.before(i) == Some(' ') {
+    if matches!(doc.before(i), Some(' ' | '-' | '/')) {
         i -= 1;
     }
     let e = i;
@@ -799,6 +922,11 @@ fn line_alone(doc: &Doc, start: usize, end: usize) -> bool {
 
 /// WebOTP (`@example.com #123456`) or a lone `#` before the number.
 fn hash_context(doc: &Doc, start: usize) -> Option<bool> {
+    let start = if doc.before(start) == Some(' ') && start >= 2 && doc.at(start - 2) == Some('#') {
+        start - 1
+    } else {
+        start
+    };
     if doc.before(start) != Some('#') {
         return None;
     }
@@ -815,7 +943,9 @@ fn hash_context(doc: &Doc, start: usize) -> Option<bool> {
 
 /// Fill in `score` for every candidate.
 pub(crate) fn score_all(doc: &Doc, cands: &mut [Cand], hits: &[Hit]) {
-    let code_in_msg = hits.iter().any(|h| h.class == Class::Code);
+    let code_in_msg = hits
+        .iter()
+        .any(|h| h.class == Class::Code && !neutralised(doc, h, hits));
     let hint_in_msg = hits.iter().any(|h| h.class == Class::Hint);
     let message = if code_in_msg {
         0.8
@@ -863,11 +993,31 @@ fn score_one(doc: &Doc, c: &Cand, others: &[Cand], hits: &[Hit], message: f32) -
             continue;
         }
         let (cost, bonus, before) = if h.end <= c.start {
-            (gap_cost(doc, h.end, c.start, others, hits), 0.3, true)
+            (gap_cost(doc, h.end, c.start, others, hits, 1.0), 0.3, true)
         } else if h.start >= c.end {
-            (gap_cost(doc, c.end, h.start, others, hits), 0.0, false)
+            (gap_cost(doc, c.end, h.start, others, hits, 1.8), 0.0, false)
         } else {
             continue;
+        };
+        // "<code keyword> ... is: X" and "X is your ... <code keyword>" in one
+        // clause: the sentence says X is the code, however many words the
+        // keyword's qualifiers take ("Your DigiD SMS code to log into ... is:").
+        let label_colon = before && {
+            let between = doc.folded(h.end, c.start);
+            between.contains(':') && between.chars().all(|ch| ch.is_whitespace() || ch == ':')
+        };
+        let cost = if label_colon {
+            0.0
+        } else if h.class == Class::Code
+            && if before {
+                copula_before(doc, c.start) && clause_clear(doc, h.end, c.start, others)
+            } else {
+                copula_after(doc, c.end) && clause_clear(doc, c.end, h.start, others)
+            }
+        {
+            cost.min(1.0)
+        } else {
+            cost
         };
         let p = (4.0 - cost).max(0.0) * h.weight;
         let p = if p > 0.0 { p + bonus } else { 0.0 };
@@ -968,6 +1118,13 @@ fn context_penalty(doc: &Doc, c: &Cand, hits: &[Hit]) -> f32 {
         if h.end > c.start || h.end < from || last_code.is_some_and(|e| e >= h.end) {
             continue;
         }
+        // "EUR est 12345678": a verb between the label and the number ends the label.
+        if copula_before(doc, c.start)
+            && !doc.folded(h.end, c.start).trim().is_empty()
+            && doc.folded(h.end, c.start).trim() != ":"
+        {
+            continue;
+        }
         let near = doc
             .folded(h.end, c.start)
             .chars()
@@ -975,7 +1132,7 @@ fn context_penalty(doc: &Doc, c: &Cand, hits: &[Hit]) -> f32 {
             .count()
             == 0;
         match h.class {
-            Class::Money => pen += if near { 7.0 } else { 3.0 },
+            Class::Money | Class::Amount => pen += if near { 7.0 } else { 3.0 },
             Class::Ident => pen += if near { 5.0 } else { 3.0 },
             _ => {}
         }
@@ -990,15 +1147,8 @@ fn context_penalty(doc: &Doc, c: &Cand, hits: &[Hit]) -> f32 {
         pen += 6.0;
     }
     let before = word_before(doc, c.start);
-    let len = c.end - c.start;
     if MONTHS.contains(&after.as_str()) || MONTHS.contains(&before.as_str()) {
         pen += 5.0;
-    }
-    if len >= 9 && c.shape == Shape::Digits {
-        let first = c.code.chars().next();
-        if matches!(first, Some('0' | '1' | '9')) {
-            pen += 1.5;
-        }
     }
     pen
 }
