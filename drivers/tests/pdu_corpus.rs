@@ -104,6 +104,10 @@ fn naive(iso: &str) -> &str {
     iso.get(..19).unwrap_or(iso)
 }
 
+/// A concatenated message of the corpus: the asserted full text and the decoded parts
+/// as (sequence number, text).
+type Group = (Option<String>, Vec<(u8, String)>);
+
 #[test]
 fn corpus_expectations() {
     let raw = std::fs::read_to_string(CORPUS).expect("corpus file readable");
@@ -112,8 +116,7 @@ fn corpus_expectations() {
         failures: Vec::new(),
     };
     let mut entries = 0;
-    // group -> (expected assembled text, [(seq, text)])
-    let mut groups: BTreeMap<String, (Option<String>, Vec<(u8, String)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
 
     for line in raw.lines().filter(|l| !l.trim().is_empty()) {
         let e: Value = serde_json::from_str(line).expect("corpus line is JSON");

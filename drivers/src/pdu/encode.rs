@@ -175,7 +175,8 @@ fn split(text: &str, national: &[Tables], reference: u16) -> Split {
     }
 }
 
-/// Counts the parts a text needs with the default alphabet (or UCS2).
+/// Counts the parts a text needs with the default alphabet (or UCS2), as
+/// [`encode_submit`] splits it with an 8-bit concatenation reference.
 pub fn count_segments(text: &str) -> SegmentCount {
     count_segments_with(text, &[])
 }
@@ -198,12 +199,15 @@ pub fn count_segments_with(text: &str, national: &[Tables]) -> SegmentCount {
     }
 }
 
-/// The user data of each part: (dcs alphabet, UDHI, TP-UDL, TP-UD octets).
+/// The user data of one part: (TP-UDHI, TP-UDL, TP-UD octets).
+type PartData = (bool, u8, Vec<u8>);
+
+/// The alphabet and the user data of each part.
 fn user_data_parts(
     text: &str,
     national: &[Tables],
     reference: u16,
-) -> Result<(Alphabet, Vec<(bool, u8, Vec<u8>)>), PduError> {
+) -> Result<(Alphabet, Vec<PartData>), PduError> {
     let s = split(text, national, reference);
     let total = s.parts.len();
     if total > 255 {

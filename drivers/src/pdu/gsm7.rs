@@ -257,7 +257,7 @@ const fn build_ascii_reverse(ext: bool) -> [u8; 128] {
     let mut code = 0;
     while code < 128 {
         let u = table[code];
-        if u < 128 && !(code == ESC as usize && !ext) {
+        if u < 128 && (ext || code != ESC as usize) {
             rev[u as usize] = code as u8;
         }
         code += 1;

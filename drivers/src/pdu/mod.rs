@@ -167,7 +167,7 @@ pub fn from_hex(hex: &str) -> Result<Vec<u8>, PduError> {
             ch,
         });
     }
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(PduError::OddHexLength { len: b.len() });
     }
     if b.is_empty() {
