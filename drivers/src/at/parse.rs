@@ -159,7 +159,9 @@ pub struct ListingProblem {
 pub fn parse_cmgl(lines: &[String]) -> (Vec<StoredPdu>, Vec<ListingProblem>) {
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    let mut header: Option<(&String, Option<u32>, Option<u8>, Option<usize>)> = None;
+    // The header line waiting for its PDU: (line, index, stat, length).
+    type Header<'l> = (&'l String, Option<u32>, Option<u8>, Option<usize>);
+    let mut header: Option<Header> = None;
     for line in lines {
         if let Some(args) = strip_prefix_ci(line, "+CMGL:") {
             if let Some((previous, ..)) = header.take() {
@@ -227,7 +229,7 @@ pub fn parse_cmgr(lines: &[String], index: u32) -> Option<StoredPdu> {
 /// TPDU length of a PDU in hex that starts with the SMSC length octet: the octets after
 /// the SMSC field, as `+CMGR`/`AT+CMGS` count them. `None` when the hex cannot be that.
 pub fn tpdu_len_of(hex: &str) -> Option<usize> {
-    if hex.len() % 2 != 0 || !is_hex_line(hex) {
+    if !hex.len().is_multiple_of(2) || !is_hex_line(hex) {
         return None;
     }
     let smsc_len = usize::from(u8::from_str_radix(hex.get(..2)?, 16).ok()?);

@@ -363,7 +363,7 @@ fn random_bytes_never_panic_and_commands_always_end() {
         for _ in 0..200 {
             match rng.next() % 8 {
                 0 => {
-                    let cmd = if rng.next() % 4 == 0 {
+                    let cmd = if rng.next().is_multiple_of(4) {
                         Command::new("AT+CMGS=5").payload("00")
                     } else {
                         Command::new("AT+CMGR=1")
