@@ -73,6 +73,8 @@ pub(crate) struct Modem {
     pub sent: Vec<(u8, String)>,
     /// `+CMT` deliveries not yet acknowledged with `AT+CNMA` (when `csms == 1`).
     pub unacknowledged: Vec<String>,
+    /// Misbehaviour: read commands but answer nothing (a hung modem).
+    pub silent: bool,
 }
 
 fn cms(cmee: u8, code: u16, text: &str) -> Reply {
@@ -136,6 +138,16 @@ impl Modem {
             next_mr: 0,
             sent: Vec::new(),
             unacknowledged: Vec::new(),
+            silent: false,
+        }
+    }
+
+    /// `READY`, `SIM PIN` or `SIM PUK`, as `AT+CPIN?` would say.
+    pub fn lock_state(&self) -> &'static str {
+        match self.lock {
+            Lock::Ready => "READY",
+            Lock::Pin { .. } => "SIM PIN",
+            Lock::Puk => "SIM PUK",
         }
     }
 
@@ -195,6 +207,9 @@ impl Modem {
 
     /// Answers one command line (without its CR).
     pub fn command(&mut self, raw: &str) -> Reply {
+        if self.silent {
+            return Reply::Nothing;
+        }
         let line = normalise(raw.trim());
         let Some(rest) = line.strip_prefix("AT") else {
             return Reply::Nothing;

@@ -201,6 +201,21 @@ impl EmulatorHandle {
         lock(&self.shared).sent.clone()
     }
 
+    /// `READY`, `SIM PIN` or `SIM PUK`: proves a driver did not lock the SIM.
+    pub async fn sim_lock_state(&self) -> &'static str {
+        lock(&self.shared).lock_state()
+    }
+
+    /// `+CMT` deliveries the host has not acknowledged with `AT+CNMA` yet.
+    pub async fn unacknowledged_direct(&self) -> Vec<String> {
+        lock(&self.shared).unacknowledged.clone()
+    }
+
+    /// Misbehave: stop answering commands (bytes are still read), or answer again.
+    pub async fn set_silent(&self, silent: bool) {
+        lock(&self.shared).silent = silent;
+    }
+
     /// Stops serving; the pty closes.
     pub async fn shutdown(self) {
         let mut this = self;

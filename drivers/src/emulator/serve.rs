@@ -143,7 +143,8 @@ impl Server {
                     self.input.clear();
                     let (echo, reply) = {
                         let mut modem = lock(&self.shared);
-                        (modem.echo, modem.command(&line))
+                        // A hung modem echoes nothing either.
+                        (modem.echo && !modem.silent, modem.command(&line))
                     };
                     if echo {
                         let mut e = line.into_bytes();
@@ -189,7 +190,7 @@ impl Server {
     async fn notify(&mut self, notice: Notice) -> std::io::Result<()> {
         match notice {
             Notice::Stored(indices) => {
-                if !self.connected {
+                if !self.connected || lock(&self.shared).silent {
                     return Ok(());
                 }
                 for index in indices {
