@@ -209,3 +209,41 @@ async fn memory_full_is_an_error_and_nothing_is_stored() {
     assert!(emu.sim_contents().await.is_empty());
     assert!(emu.deliver_pdus(vec!["zz".into()]).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_modems_receive_at_once() {
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut rigs = Vec::new();
+    for i in 0..16 {
+        let emu = emulator::spawn(EmulatorConfig {
+            number: format!("+1555010{i:04}"),
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let modem = modem::spawn(config_for(&emu, &format!("emu{i}")), tx.clone());
+        rigs.push((emu, modem));
+    }
+    for (_, modem) in &rigs {
+        wait_state(modem, ModemState::Ready).await;
+    }
+    for (emu, _) in &rigs {
+        for n in 0..5 {
+            emu.deliver_text("+12025550123", &format!("code {n}"))
+                .await
+                .unwrap();
+        }
+    }
+    let mut per_modem = std::collections::HashMap::new();
+    for _ in 0..16 * 5 {
+        let r = next_received(&mut rx).await;
+        *per_modem.entry(r.modem.clone()).or_insert(0) += 1;
+        r.ack.send(StoreOutcome::Stored).unwrap();
+    }
+    assert_eq!(per_modem.len(), 16);
+    assert!(per_modem.values().all(|n| *n == 5), "{per_modem:?}");
+    for (emu, modem) in rigs {
+        wait_sim_empty(&emu).await;
+        modem.shutdown().await;
+    }
+}
