@@ -9,6 +9,7 @@
 
 use super::text::{is_cjk, is_word_char, Doc};
 use super::MessageType;
+use std::sync::OnceLock;
 
 const VERIFY: &[&str] = &[
     "verify",
@@ -275,10 +276,18 @@ const OTHER: &[&str] = &[
     "unsubscribe",
 ];
 
-fn count(doc: &Doc, words: &[&str]) -> usize {
+fn compiled(list: &[&str]) -> Vec<Vec<char>> {
+    list.iter().map(|w| w.chars().collect()).collect()
+}
+
+fn tables() -> &'static [Vec<Vec<char>>; 3] {
+    static T: OnceLock<[Vec<Vec<char>>; 3]> = OnceLock::new();
+    T.get_or_init(|| [compiled(VERIFY), compiled(NOTIFY), compiled(OTHER)])
+}
+
+fn count(doc: &Doc, words: &[Vec<char>]) -> usize {
     let mut n = 0;
-    for w in words {
-        let pat: Vec<char> = w.chars().collect();
+    for pat in words {
         let k = pat.len();
         if k == 0 || doc.len() < k {
             continue;
@@ -298,14 +307,15 @@ fn count(doc: &Doc, words: &[&str]) -> usize {
 
 /// Type of a message in which no code was found.
 pub(crate) fn without_code(doc: &Doc) -> MessageType {
-    let v = count(doc, VERIFY);
-    let n = count(doc, NOTIFY);
-    let o = count(doc, OTHER);
+    let [verify, notify, other] = tables();
+    let v = count(doc, verify);
+    let n = count(doc, notify);
+    let o = count(doc, other);
     if o > 0 && o >= v && o >= n {
         return MessageType::Other;
     }
     // Amounts with currency make a transaction; one "verify" word does not beat them.
-    if n > 0 && n >= v {
+    if n > v {
         MessageType::Notification
     } else if v > 0 {
         MessageType::Verification

@@ -11,6 +11,7 @@
 //! CJK, kana, hangul and Thai keywords never need word boundaries.
 
 use super::text::{is_cjk, is_word_char, Doc};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// What a keyword says about nearby numbers.
@@ -387,7 +388,6 @@ const IDENT: &[&str] = &[
     "dial",
     "helpline",
     "hotline",
-    "whatsapp",
     "fax",
     "store",
     "agent",
@@ -622,9 +622,26 @@ fn compile(list: &[&str], class: Class, weight: f32, out: &mut Vec<Pattern>) {
     }
 }
 
-fn patterns() -> &'static [Pattern] {
-    static P: OnceLock<Vec<Pattern>> = OnceLock::new();
-    P.get_or_init(|| {
+/// Patterns, and for each first char the indices of the patterns that start with it.
+struct Table {
+    pats: Vec<Pattern>,
+    by_first: HashMap<char, Vec<usize>>,
+}
+
+fn table() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
+    T.get_or_init(|| {
+        let pats = patterns();
+        let mut by_first: HashMap<char, Vec<usize>> = HashMap::new();
+        for (i, p) in pats.iter().enumerate() {
+            by_first.entry(p.chars[0]).or_default().push(i);
+        }
+        Table { pats, by_first }
+    })
+}
+
+fn patterns() -> Vec<Pattern> {
+    {
         let mut v = Vec::new();
         compile(CODE_STRONG, Class::Code, 1.0, &mut v);
         compile(CODE_MEDIUM, Class::Code, 0.85, &mut v);
@@ -634,7 +651,7 @@ fn patterns() -> &'static [Pattern] {
         compile(MONEY, Class::Money, 1.0, &mut v);
         compile(AMOUNT, Class::Amount, 1.0, &mut v);
         v
-    })
+    }
 }
 
 /// Try to match `p` at `i`; returns the end index.
@@ -684,13 +701,12 @@ fn boundary_ok(doc: &Doc, p: &Pattern, start: usize, end: usize) -> bool {
 /// overlap, the longest wins ("verification code" over "code").
 pub(crate) fn find(doc: &Doc) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
-    let pats = patterns();
+    let t = table();
     for i in 0..doc.len() {
-        let c = doc.low[i];
-        for p in pats {
-            if p.chars[0] != c {
-                continue;
-            }
+        let Some(idx) = t.by_first.get(&doc.low[i]) else {
+            continue;
+        };
+        for p in idx.iter().map(|&k| &t.pats[k]) {
             if let Some(end) = match_at(doc, p, i) {
                 if boundary_ok(doc, p, i, end) {
                     hits.push(Hit {
@@ -703,20 +719,19 @@ pub(crate) fn find(doc: &Doc) -> Vec<Hit> {
             }
         }
     }
-    // Longest first within a class, then drop those contained in a kept one.
-    hits.sort_by(|a, b| {
-        (b.end - b.start)
-            .cmp(&(a.end - a.start))
-            .then(a.start.cmp(&b.start))
-    });
-    let mut kept: Vec<Hit> = Vec::new();
+    // Drop matches contained in a longer one of the same class: sorted by
+    // start, longest first, a hit is contained iff an earlier hit of its class
+    // reaches at least as far. One pass, so long inputs stay linear.
+    hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut reach: Vec<(Class, usize)> = Vec::new();
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
     for h in hits {
-        let covered = kept
-            .iter()
-            .any(|k| k.class == h.class && k.start <= h.start && h.end <= k.end);
-        if !covered {
-            kept.push(h);
+        match reach.iter_mut().find(|(c, _)| *c == h.class) {
+            Some((_, end)) if *end >= h.end => continue,
+            Some((_, end)) => *end = h.end,
+            None => reach.push((h.class, h.end)),
         }
+        kept.push(h);
     }
     kept.sort_by_key(|h| (h.start, h.end));
     kept

@@ -7,11 +7,13 @@
 //! inside a URL or e-mail address) are dropped outright. The survivors get a
 //! score:
 //!
-//! `shape` (how code-like the token is: six digits best) + `pull` (how close a
-//! code keyword is, measured in words that are not fillers like "is your")
-//! + `layout` (alone on its line, a WebOTP `@domain #code` line) + `message`
-//! (the message talks about codes at all) − `context` (a money word or currency
-//! next to it, an account/order/phone label before it, a unit after it).
+//! - `shape`: how code-like the token is (six digits best);
+//! - plus `pull`: how close a code keyword is, in words that are not fillers
+//!   like "is your";
+//! - plus `layout`: alone on its line, a WebOTP `@domain #code` line;
+//! - plus `message`: the message talks about codes at all;
+//! - minus `context`: a currency next to it, an account/order/phone label
+//!   before it, a unit after it.
 //!
 //! The best candidate at or above [`ACCEPT`] is the code. The weights are
 //! rounded numbers chosen so each signal alone cannot accept a code: a bare
@@ -349,9 +351,7 @@ pub(crate) fn candidates(doc: &Doc, urls: &[(usize, usize)]) -> Vec<Cand> {
                 && n.all_digits()
                 && (4..=8).contains(&n.len())
                 && !is_ascii_alnum(doc.before(r.start))
-                && !is_num_glue(doc.at(n.end))
-                    .then(|| is_digit(doc.at(n.end + 1)))
-                    .unwrap_or(false)
+                && !(is_num_glue(doc.at(n.end)) && is_digit(doc.at(n.end + 1)))
             {
                 consumed[i + 1] = true;
                 push(
@@ -954,15 +954,32 @@ pub(crate) fn score_all(doc: &Doc, cands: &mut [Cand], hits: &[Hit]) {
     } else {
         0.0
     };
-    let snapshot: Vec<Cand> = cands.to_vec();
-    for c in cands.iter_mut() {
-        let others: Vec<Cand> = snapshot
-            .iter()
-            .filter(|o| o.start != c.start)
-            .cloned()
-            .collect();
-        c.score = score_one(doc, c, &others, hits, message);
+    // Only what lies within reach of a candidate is looked at, so a long
+    // input costs linear time, not candidates x keywords.
+    let scores: Vec<f32> = cands
+        .iter()
+        .map(|c| {
+            let lo = c.start.saturating_sub(REACH);
+            let hi = c.end + REACH;
+            let near_hits = window(hits, lo, hi, |h| h.start);
+            let near_cands = window(cands, lo, hi, |o| o.start);
+            score_one(doc, c, near_cands, near_hits, message)
+        })
+        .collect();
+    for (c, s) in cands.iter_mut().zip(scores) {
+        c.score = s;
     }
+}
+
+/// How far (in chars) a keyword or label can act on a candidate; `gap_cost`
+/// gives up beyond 160 chars anyway.
+const REACH: usize = 200;
+
+/// The items of `v` (sorted by `key`) whose key lies in `[lo, hi]`.
+fn window<T>(v: &[T], lo: usize, hi: usize, key: impl Fn(&T) -> usize) -> &[T] {
+    let a = v.partition_point(|x| key(x) < lo);
+    let b = v.partition_point(|x| key(x) <= hi).max(a);
+    &v[a..b]
 }
 
 fn score_one(doc: &Doc, c: &Cand, others: &[Cand], hits: &[Hit], message: f32) -> f32 {
@@ -1078,6 +1095,7 @@ const STOP_LETTERS: &[&str] = &[
 /// Whether an anti word ("promo", "claim", "邀请") sits right before the keyword.
 fn neutralised(doc: &Doc, h: &Hit, hits: &[Hit]) -> bool {
     let from = window_back(doc, h.start, 2);
+    let hits = window(hits, from.saturating_sub(REACH), h.end, |a| a.start);
     hits.iter().any(|a| {
         a.class == Class::Anti
             && ((a.end <= h.start && a.end >= from) || (a.start <= h.start && h.end <= a.end))

@@ -3,6 +3,7 @@
 //! signature in brackets (`【美团】`, `[TikTok]`) or a `Brand:` prefix.
 
 use super::text::{is_word_char, Doc};
+use std::sync::OnceLock;
 
 /// Canonical name and the folded spellings that identify it. Spellings are
 /// matched on word boundaries (CJK ones anywhere).
@@ -129,13 +130,22 @@ fn find_word(doc: &Doc, pat: &[char]) -> Option<usize> {
     })
 }
 
+fn brand_table() -> &'static [(&'static str, Vec<char>)] {
+    static T: OnceLock<Vec<(&'static str, Vec<char>)>> = OnceLock::new();
+    T.get_or_init(|| {
+        BRANDS
+            .iter()
+            .flat_map(|(name, pats)| pats.iter().map(move |p| (*name, p.chars().collect())))
+            .collect()
+    })
+}
+
 /// Earliest known brand in `doc`.
 fn known_brand(doc: &Doc) -> Option<&'static str> {
     let mut best: Option<(usize, &'static str)> = None;
-    for (name, pats) in BRANDS {
-        for p in *pats {
-            let chars: Vec<char> = p.chars().collect();
-            if let Some(pos) = find_word(doc, &chars) {
+    for (name, chars) in brand_table() {
+        {
+            if let Some(pos) = find_word(doc, chars) {
                 if best.is_none_or(|(b, _)| pos < b) {
                     best = Some((pos, name));
                 }
