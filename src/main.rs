@@ -93,9 +93,9 @@ fn main() -> ExitCode {
                 "service": found.service,
             }))
         }
-        Command::Demo { listen, data_dir } => serve(Box::new(move |rt| {
-            rt.block_on(demo(listen, data_dir))
-        })),
+        Command::Demo { listen, data_dir } => {
+            serve(Box::new(move |rt| rt.block_on(demo(listen, data_dir))))
+        }
         Command::Run { config } => serve(Box::new(move |rt| rt.block_on(run(&config)))),
     }
 }
@@ -147,7 +147,10 @@ async fn demo(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let listener = bind(listen).await?;
-    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     println!("simgate demo is running at {url}");
     println!("  API:         {url}/api   (health: {url}/api/health)");
     println!("  Socket.IO:   {url}/socket.io/");
@@ -218,8 +221,12 @@ impl AdminAccount {
 
 /// Opens the data directory: database, JWT secret, admin account, lease scheduler.
 async fn open_box(data_dir: &Path) -> Result<(Gateway, Arc<AuthKeys>, AdminAccount), String> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            data_dir.display()
+        )
+    })?;
     let gateway = Gateway::open(&data_dir.join("simgate.db")).map_err(|e| e.to_string())?;
     let auth = AuthKeys::load_or_create(data_dir)
         .map_err(|e| format!("cannot load the JWT secret: {e}"))?;

@@ -19,7 +19,10 @@ use common::Demo;
 async fn socket_client(
     base: &str,
     token: &str,
-) -> (rust_socketio::asynchronous::Client, mpsc::UnboundedReceiver<(String, Value)>) {
+) -> (
+    rust_socketio::asynchronous::Client,
+    mpsc::UnboundedReceiver<(String, Value)>,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
     let forward = |name: &'static str, tx: mpsc::UnboundedSender<(String, Value)>| {
         move |payload: Payload, _| {
@@ -69,16 +72,28 @@ async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
     let user = demo.register("ada@example.com").await;
 
     let (status, body) = demo
-        .call(Method::GET, "/api/numbers/available?country=US", Some(&user), None)
+        .call(
+            Method::GET,
+            "/api/numbers/available?country=US",
+            Some(&user),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let numbers = body["data"]["numbers"].as_array().expect("numbers list");
     assert!(
-        numbers.iter().any(|n| n["number"] == "+15550100001" && n["country"] == "US"),
+        numbers
+            .iter()
+            .any(|n| n["number"] == "+15550100001" && n["country"] == "US"),
         "{body}"
     );
     let (_, uk) = demo
-        .call(Method::GET, "/api/numbers/available?country=UK", Some(&user), None)
+        .call(
+            Method::GET,
+            "/api/numbers/available?country=UK",
+            Some(&user),
+            None,
+        )
         .await;
     assert_eq!(uk["data"]["numbers"][0]["number"], "+447700900002", "{uk}");
 
@@ -91,7 +106,10 @@ async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let assignment = body["data"]["assignment"]["id"].as_str().expect("id").to_string();
+    let assignment = body["data"]["assignment"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     assert!(assignment.starts_with("assign_"));
     assert_eq!(body["data"]["assignment"]["status"], "active");
 
@@ -136,7 +154,10 @@ async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
     assert_eq!(live["message"]["type"], "otp", "{live}");
     assert_eq!(live["message"]["from_number"], "+12025550123");
     assert_eq!(live["message"]["to_number"], "+15550100001");
-    assert_eq!(live["message"]["content"], "Your verification code is 482913");
+    assert_eq!(
+        live["message"]["content"],
+        "Your verification code is 482913"
+    );
     assert_eq!(live["assignment"]["id"], assignment.as_str());
     eprintln!("injection to Socket.IO new_message: {latency:?}");
 
@@ -197,7 +218,10 @@ async fn long_texts_and_alphanumeric_senders_arrive_whole() {
         let (_, body) = demo
             .call(Method::GET, "/api/messages?sort=oldest", Some(&user), None)
             .await;
-        let list = body["data"]["messages"].as_array().cloned().unwrap_or_default();
+        let list = body["data"]["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if list.len() >= 2 || Instant::now() > deadline {
             break list;
         }
@@ -281,7 +305,12 @@ async fn bad_requests_get_the_seed_error_envelope() {
 
     // Query validation, unknown numbers, admin-only routes.
     let (status, body) = demo
-        .call(Method::GET, "/api/numbers/available?limit=51", Some(&user), None)
+        .call(
+            Method::GET,
+            "/api/numbers/available?limit=51",
+            Some(&user),
+            None,
+        )
         .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["details"]["errors"][0]["field"], "limit");

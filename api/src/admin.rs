@@ -46,13 +46,21 @@ fn parse_injection(body: &Value) -> Result<(String, Injection), DispoError> {
                 match hexes {
                     Some(h) => Some(Injection::Pdus(h)),
                     None => {
-                        errors.push(FieldError::new("pdus", "Every PDU must be a hex string", pdus));
+                        errors.push(FieldError::new(
+                            "pdus",
+                            "Every PDU must be a hex string",
+                            pdus,
+                        ));
                         None
                     }
                 }
             }
             _ => {
-                errors.push(FieldError::new("pdus", "Must be a non-empty list of hex strings", pdus));
+                errors.push(FieldError::new(
+                    "pdus",
+                    "Must be a non-empty list of hex strings",
+                    pdus,
+                ));
                 None
             }
         },
@@ -79,11 +87,19 @@ fn parse_injection(body: &Value) -> Result<(String, Injection), DispoError> {
             }
         }
         (Some(_), Some(_)) => {
-            errors.push(FieldError::new("pdus", "Give either text or pdus, not both", Value::Null));
+            errors.push(FieldError::new(
+                "pdus",
+                "Give either text or pdus, not both",
+                Value::Null,
+            ));
             None
         }
         (None, None) => {
-            errors.push(FieldError::new("text", "Either text (with from) or pdus is required", Value::Null));
+            errors.push(FieldError::new(
+                "text",
+                "Either text (with from) or pdus is required",
+                Value::Null,
+            ));
             None
         }
     };

@@ -250,7 +250,10 @@ pub async fn resolve_caller(gateway: &gateway::Gateway, claims: Claims) -> Resul
 
 /// Reads `Authorization: Bearer <token>`.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -283,11 +286,15 @@ mod tests {
     fn tokens_sign_and_verify_and_keep_their_type() {
         let keys = AuthKeys::from_secret(b"0123456789abcdef0123456789abcdef");
         let pair = keys.issue(&user(Role::Admin), None);
-        let access = keys.verify(&pair.access_token, "access").expect("valid access");
+        let access = keys
+            .verify(&pair.access_token, "access")
+            .expect("valid access");
         assert_eq!(access.user_id(), Some(7));
         assert_eq!(access.role, "admin");
         assert!(keys.verify(&pair.access_token, "refresh").is_err());
-        let refresh = keys.verify(&pair.refresh_token, "refresh").expect("valid refresh");
+        let refresh = keys
+            .verify(&pair.refresh_token, "refresh")
+            .expect("valid refresh");
         assert_eq!(refresh.jti, pair.refresh_jti);
         assert_eq!(refresh.fam, pair.family);
         let other = AuthKeys::from_secret(b"another secret another secret!!!");

@@ -98,17 +98,23 @@ async fn on_connect(s: SocketRef) {
     }
     s.on("join_room", join_room);
     s.on("leave_room", leave_room);
-    s.on("ping", |s: SocketRef, TryData(data): TryData<Value>| async move {
-        // A client may send its own send time; the latency is then the one-way delay.
-        let now = time::now();
-        let latency = data
-            .ok()
-            .and_then(|d| d.get("timestamp").and_then(Value::as_str).map(String::from))
-            .and_then(|t| time::parse_iso(&t))
-            .map(|sent| (now - sent).num_milliseconds().max(0))
-            .unwrap_or(0);
-        let _ = s.emit("pong", &json!({ "timestamp": time::iso(now), "latency": latency }));
-    });
+    s.on(
+        "ping",
+        |s: SocketRef, TryData(data): TryData<Value>| async move {
+            // A client may send its own send time; the latency is then the one-way delay.
+            let now = time::now();
+            let latency = data
+                .ok()
+                .and_then(|d| d.get("timestamp").and_then(Value::as_str).map(String::from))
+                .and_then(|t| time::parse_iso(&t))
+                .map(|sent| (now - sent).num_milliseconds().max(0))
+                .unwrap_or(0);
+            let _ = s.emit(
+                "pong",
+                &json!({ "timestamp": time::iso(now), "latency": latency }),
+            );
+        },
+    );
 }
 
 #[derive(Deserialize)]
@@ -123,10 +129,7 @@ async fn allowed_room(
     gateway: &Gateway,
     req: &RoomRequest,
 ) -> Result<String, String> {
-    let caller = s
-        .extensions
-        .get::<Caller>()
-        .ok_or("not authenticated")?;
+    let caller = s.extensions.get::<Caller>().ok_or("not authenticated")?;
     let room_id = match &req.room_id {
         Value::String(v) => v.clone(),
         Value::Number(n) => n.to_string(),
@@ -161,11 +164,7 @@ async fn allowed_room(
     }
 }
 
-async fn join_room(
-    s: SocketRef,
-    Data(req): Data<RoomRequest>,
-    State(state): State<SocketState>,
-) {
+async fn join_room(s: SocketRef, Data(req): Data<RoomRequest>, State(state): State<SocketState>) {
     match allowed_room(&s, &state.gateway, &req).await {
         Ok(room) => {
             s.join(room.clone());
@@ -177,11 +176,7 @@ async fn join_room(
     }
 }
 
-async fn leave_room(
-    s: SocketRef,
-    Data(req): Data<RoomRequest>,
-    State(state): State<SocketState>,
-) {
+async fn leave_room(s: SocketRef, Data(req): Data<RoomRequest>, State(state): State<SocketState>) {
     if let Ok(room) = allowed_room(&s, &state.gateway, &req).await {
         s.leave(room.clone());
         let _ = s.emit("room_left", &json!({ "room": room }));
@@ -210,24 +205,24 @@ async fn emit_event(io: &SocketIo, event: &Event) {
         Event::NewMessage {
             user_id,
             message,
-            assignment,
+            assignment: event_assignment,
             ..
         } => {
-            let payload = json!({
-                "message": {
-                    let mut m = message_json(message);
-                    if let Some(obj) = m.as_object_mut() {
-                        obj.remove("extra_data");
-                    }
-                    m
-                },
-                "assignment": assignment.as_ref().map(|a| json!({ "id": assign_id(a.id), "number": a.number })),
-            });
+            let assignment = event_assignment;
+            // The live event carries the message without provider bookkeeping.
+            let mut message = message_json(message);
+            if let Some(obj) = message.as_object_mut() {
+                obj.remove("extra_data");
+            }
+            let assignment = assignment
+                .as_ref()
+                .map(|a| json!({ "id": assign_id(a.id), "number": a.number }));
+            let payload = json!({ "message": message, "assignment": assignment });
             let mut rooms = vec![ADMIN_ROOM.to_string()];
             if let Some(u) = user_id {
                 rooms.push(user_room(*u));
             }
-            if let Some(a) = assignment {
+            if let Some(a) = event_assignment {
                 rooms.push(assignment_room(a.id));
             }
             if let Err(e) = io.to(rooms).emit("new_message", &payload).await {

@@ -55,7 +55,9 @@ impl Gateway {
             ..EmulatorConfig::default()
         })
         .await
-        .map_err(|e| GatewayError::Invalid(format!("cannot start the emulated modem {name}: {e}")))?;
+        .map_err(|e| {
+            GatewayError::Invalid(format!("cannot start the emulated modem {name}: {e}"))
+        })?;
         let config = ModemConfig {
             name: name.to_string(),
             port: emu.port_path().to_string(),
@@ -73,6 +75,14 @@ impl Gateway {
     /// The emulated modem whose SIM has `number`, if any.
     pub async fn emulator_for(&self, number: &str) -> Option<Arc<EmulatorHandle>> {
         self.channels.emulators.lock().await.get(number).cloned()
+    }
+
+    /// Stops every modem driver, releasing its port (shutdown, or a restart in tests).
+    pub async fn stop_modems(&self) {
+        let modems = std::mem::take(&mut *self.channels.modems.lock().await);
+        for m in modems {
+            m.shutdown().await;
+        }
     }
 
     /// The state of every modem, in start order.
@@ -96,10 +106,7 @@ async fn forward_modem_events(
     while let Some(event) = rx.recv().await {
         match event {
             ModemEvent::Received(received) => {
-                let to_number = received
-                    .own_number
-                    .clone()
-                    .or_else(|| registered.clone());
+                let to_number = received.own_number.clone().or_else(|| registered.clone());
                 let outcome = gateway
                     .accept_pdu(InboundPdu {
                         channel: received.modem.clone(),
@@ -143,7 +150,9 @@ async fn forward_modem_events(
                         };
                         match gateway.register_number(reg).await {
                             Ok(_) => registered = Some(number),
-                            Err(e) => tracing::error!(modem = %config.name, "cannot register the SIM's number {number}: {e}"),
+                            Err(e) => {
+                                tracing::error!(modem = %config.name, "cannot register the SIM's number {number}: {e}")
+                            }
                         }
                     }
                 }

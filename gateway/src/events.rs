@@ -17,7 +17,7 @@ pub enum Event {
     NewMessage {
         event_id: i64,
         user_id: Option<i64>,
-        message: MessageView,
+        message: Box<MessageView>,
         assignment: Option<AssignmentRef>,
     },
     /// An assignment changed status (expired, released).
@@ -78,9 +78,8 @@ pub(crate) fn record(
     payload: &impl Serialize,
     at: &str,
 ) -> rusqlite::Result<i64> {
-    let payload = serde_json::to_string(payload).map_err(|e| {
-        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
-    })?;
+    let payload = serde_json::to_string(payload)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     txn.execute(
         "INSERT INTO events (kind, user_id, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![kind, user_id, payload, at],

@@ -57,12 +57,18 @@ struct DeliverFacts {
 fn decode_deliver(hex: &str) -> Result<DeliverFacts, String> {
     let decoded = pdu::decode_hex(hex, true).map_err(|e| e.to_string())?;
     let Tpdu::Deliver(deliver) = decoded.tpdu else {
-        return Err("not an SMS-DELIVER (a submit or status report was stored in the inbox)".into());
+        return Err(
+            "not an SMS-DELIVER (a submit or status report was stored in the inbox)".into(),
+        );
     };
     let text = match &deliver.text {
         Some(t) => t.clone(),
         // 8-bit data: keep the octets visible rather than drop the message.
-        None => format!("[binary {} octets] {}", deliver.data.len(), hex_upper(&deliver.data)),
+        None => format!(
+            "[binary {} octets] {}",
+            deliver.data.len(),
+            hex_upper(&deliver.data)
+        ),
     };
     Ok(DeliverFacts {
         from: deliver.sender.to_string(),
@@ -259,7 +265,10 @@ pub(crate) fn insert_message(
     )?;
     let id = txn.last_insert_rowid();
     let view = txn.query_row(
-        &format!("SELECT {} FROM messages m WHERE m.id = ?1", MessageView::COLUMNS),
+        &format!(
+            "SELECT {} FROM messages m WHERE m.id = ?1",
+            MessageView::COLUMNS
+        ),
         [id],
         MessageView::from_row,
     )?;
@@ -270,7 +279,7 @@ pub(crate) fn insert_message(
         Event::NewMessage {
             event_id,
             user_id,
-            message: view,
+            message: Box::new(view),
             assignment,
         },
     ))

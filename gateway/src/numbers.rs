@@ -36,15 +36,29 @@ pub struct AssignmentQuery {
 }
 
 /// ISO 3166 alpha-2 country of an E.164 number, from libphonenumber's metadata.
+/// A number outside every region's ranges (fictional +1 555 01xx numbers, a brand-new
+/// range) falls back to the main country of its calling code.
 pub fn country_of(number: &str) -> Option<String> {
     let parsed = phonenumber::parse(None, number).ok()?;
-    parsed.country().id().map(|id| format!("{id:?}"))
+    if let Some(id) = parsed.country().id() {
+        return Some(id.as_ref().to_string());
+    }
+    let regions = phonenumber::metadata::DATABASE.by_code(&parsed.country().code())?;
+    regions
+        .iter()
+        .find(|m| m.is_main_country_for_code())
+        .or(regions.first())
+        .map(|m| m.id().to_string())
 }
 
 /// Normalises a country filter: upper case, `UK` is `GB` (as the DispoSMS seed writes it).
 pub fn normalize_country(code: &str) -> Option<String> {
     let upper = code.trim().to_ascii_uppercase();
-    let upper = if upper == "UK" { "GB".to_string() } else { upper };
+    let upper = if upper == "UK" {
+        "GB".to_string()
+    } else {
+        upper
+    };
     (upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase())).then_some(upper)
 }
 

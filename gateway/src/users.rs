@@ -27,6 +27,14 @@ pub enum RefreshRefusal {
     Reused,
 }
 
+struct RefreshRow {
+    user_id: i64,
+    family: String,
+    expires_at: String,
+    used: bool,
+    revoked: bool,
+}
+
 impl Gateway {
     /// Creates a user; `Conflict` when the email or phone is taken.
     pub async fn create_user(&self, new: NewUser) -> GatewayResult<User> {
@@ -189,20 +197,35 @@ impl Gateway {
         Ok(self
             .store
             .write(move |txn| {
-                let row: Option<(i64, String, String, Option<String>, Option<String>)> = txn
+                let row = txn
                     .query_row(
                         "SELECT user_id, family, expires_at, used_at, revoked_at FROM refresh_tokens WHERE jti = ?1",
                         [&jti],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                        |r| {
+                            Ok(RefreshRow {
+                                user_id: r.get(0)?,
+                                family: r.get(1)?,
+                                expires_at: r.get(2)?,
+                                used: r.get::<_, Option<String>>(3)?.is_some(),
+                                revoked: r.get::<_, Option<String>>(4)?.is_some(),
+                            })
+                        },
                     )
                     .optional()?;
-                let Some((user_id, family, expires_at, used_at, revoked_at)) = row else {
+                let Some(RefreshRow {
+                    user_id,
+                    family,
+                    expires_at,
+                    used,
+                    revoked,
+                }) = row
+                else {
                     return Ok(Err(RefreshRefusal::Unknown));
                 };
-                if revoked_at.is_some() {
+                if revoked {
                     return Ok(Err(RefreshRefusal::Revoked));
                 }
-                if used_at.is_some() {
+                if used {
                     txn.execute(
                         "UPDATE refresh_tokens SET revoked_at = ?1 WHERE family = ?2 AND revoked_at IS NULL",
                         params![now, family],

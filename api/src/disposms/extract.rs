@@ -29,7 +29,9 @@ fn json_rejection(rejection: JsonRejection) -> DispoError {
         JsonRejection::MissingJsonContentType(_) => {
             "Content-Type must be application/json".to_string()
         }
-        JsonRejection::JsonSyntaxError(e) => format!("The body is not valid JSON: {}", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => {
+            format!("The body is not valid JSON: {}", e.body_text())
+        }
         JsonRejection::JsonDataError(e) => format!("The body has a wrong field: {}", e.body_text()),
         other => other.body_text(),
     };

@@ -74,7 +74,11 @@ async fn register(State(state): State<AppState>, Body(body): Body<Value>) -> Res
         _ => {}
     }
     match password {
-        None => errors.push(FieldError::new("password", "Password is required", Value::Null)),
+        None => errors.push(FieldError::new(
+            "password",
+            "Password is required",
+            Value::Null,
+        )),
         Some(p) if p.chars().count() < MIN_PASSWORD => errors.push(FieldError::new(
             "password",
             format!("Password must be at least {MIN_PASSWORD} characters"),
@@ -135,7 +139,12 @@ async fn issue_tokens(
     let pair = state.auth.issue(user, family);
     state
         .gateway
-        .store_refresh_token(pair.refresh_jti, user.id, pair.family, pair.refresh_expires_at)
+        .store_refresh_token(
+            pair.refresh_jti,
+            user.id,
+            pair.family,
+            pair.refresh_expires_at,
+        )
         .await?;
     Ok((pair.access_token, pair.refresh_token, pair.expires_in))
 }
@@ -148,7 +157,11 @@ async fn login(State(state): State<AppState>, Body(body): Body<Value>) -> Result
             errors.push(FieldError::new("email", "Email is required", Value::Null));
         }
         if str_field(&body, "password").is_none() {
-            errors.push(FieldError::new("password", "Password is required", Value::Null));
+            errors.push(FieldError::new(
+                "password",
+                "Password is required",
+                Value::Null,
+            ));
         }
         return Err(DispoError::validation(errors));
     };
@@ -191,8 +204,16 @@ async fn refresh(State(state): State<AppState>, Body(body): Body<RefreshBody>) -
     let claims = state
         .auth
         .verify(&body.refresh_token, "refresh")
-        .map_err(|_| DispoError::new(Code::InvalidToken, "The refresh token is invalid or expired"))?;
-    let spent = state.gateway.spend_refresh_token(claims.jti.clone()).await?;
+        .map_err(|_| {
+            DispoError::new(
+                Code::InvalidToken,
+                "The refresh token is invalid or expired",
+            )
+        })?;
+    let spent = state
+        .gateway
+        .spend_refresh_token(claims.jti.clone())
+        .await?;
     let (user_id, family) = spent.map_err(|refusal| {
         let message = match refusal {
             RefreshRefusal::Reused => {
@@ -238,7 +259,11 @@ async fn profile(State(state): State<AppState>, Auth(caller): Auth) -> Result {
         "total_messages": stats.total_messages,
         "unread_messages": stats.unread_messages,
     });
-    Ok(ok(StatusCode::OK, json!({ "user": user_view }), "Profile retrieved"))
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "user": user_view }),
+        "Profile retrieved",
+    ))
 }
 
 /// Parses `page`/`limit` given as strings, so that `limit=abc` gets a field error.
@@ -339,7 +364,11 @@ async fn assign(
     let number = match body.get("number") {
         Some(Value::String(n)) if !n.trim().is_empty() => Some(n.trim().to_string()),
         Some(other) => {
-            errors.push(FieldError::new("number", "Must be a phone number in E.164 format", other));
+            errors.push(FieldError::new(
+                "number",
+                "Must be a phone number in E.164 format",
+                other,
+            ));
             None
         }
         None => {
@@ -453,13 +482,21 @@ async fn list_messages(
 ) -> Result {
     let mut errors = Vec::new();
     let (page, limit) = paging(q.page.as_deref(), q.limit.as_deref(), 50, 200, &mut errors);
-    let assignment = q.assignment_id.as_deref().filter(|s| !s.is_empty()).and_then(|a| {
-        let parsed = assignment_id(a);
-        if parsed.is_none() {
-            errors.push(FieldError::new("assignment_id", "Unknown assignment id format", a));
-        }
-        parsed
-    });
+    let assignment = q
+        .assignment_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|a| {
+            let parsed = assignment_id(a);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    "assignment_id",
+                    "Unknown assignment id format",
+                    a,
+                ));
+            }
+            parsed
+        });
     let kind = q.kind.as_deref().filter(|s| !s.is_empty()).and_then(|k| {
         if gateway::otp::MessageType::parse(k).is_some() {
             Some(k.to_string())
@@ -472,22 +509,31 @@ async fn list_messages(
             None
         }
     });
-    let is_read = q.is_read.as_deref().filter(|s| !s.is_empty()).and_then(|r| match r {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        other => {
-            errors.push(FieldError::new("is_read", "Must be true or false", other));
-            None
-        }
-    });
-    let mut date = |field: &str, v: Option<&str>| {
-        v.filter(|s| !s.is_empty()).and_then(|s| match time::parse_iso(s) {
-            Some(t) => Some(time::iso(t)),
-            None => {
-                errors.push(FieldError::new(field, "Must be an ISO 8601 date or date-time", s));
+    let is_read = q
+        .is_read
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|r| match r {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            other => {
+                errors.push(FieldError::new("is_read", "Must be true or false", other));
                 None
             }
-        })
+        });
+    let mut date = |field: &str, v: Option<&str>| {
+        v.filter(|s| !s.is_empty())
+            .and_then(|s| match time::parse_iso(s) {
+                Some(t) => Some(time::iso(t)),
+                None => {
+                    errors.push(FieldError::new(
+                        field,
+                        "Must be an ISO 8601 date or date-time",
+                        s,
+                    ));
+                    None
+                }
+            })
     };
     let from_date = date("from_date", q.from_date.as_deref());
     let to_date = date("to_date", q.to_date.as_deref());

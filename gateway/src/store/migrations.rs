@@ -146,6 +146,3 @@ pub(super) fn apply(conn: &mut Connection) -> StoreResult<()> {
     }
     Ok(())
 }
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

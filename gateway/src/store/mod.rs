@@ -201,7 +201,8 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(
     let txn = conn.transaction().map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
         // A savepoint per job: a failing job rolls back only its own rows.
-        txn.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+        txn.execute_batch("SAVEPOINT job")
+            .map_err(|e| e.to_string())?;
         let end = if job.run(&txn) {
             "RELEASE job"
         } else {
