@@ -248,5 +248,23 @@ async fn emit_event(io: &SocketIo, event: &Event) {
                 tracing::warn!("cannot emit assignment_status: {e}");
             }
         }
+        Event::SmsStatus {
+            user_id,
+            job_id,
+            status,
+            error,
+            at,
+            ..
+        } => {
+            let payload =
+                json!({ "id": job_id, "status": status, "error": error, "updated_at": at });
+            let mut rooms = vec![ADMIN_ROOM.to_string()];
+            if let Some(u) = user_id {
+                rooms.push(user_room(*u));
+            }
+            if let Err(e) = io.to(rooms).emit("sms_status", &payload).await {
+                tracing::warn!("cannot emit sms_status: {e}");
+            }
+        }
     }
 }

@@ -29,6 +29,15 @@ pub enum Event {
         previous_status: String,
         changed_at: String,
     },
+    /// An outbound SMS changed status (sent, delivered, undelivered, failed).
+    SmsStatus {
+        event_id: i64,
+        user_id: Option<i64>,
+        job_id: i64,
+        status: String,
+        error: Option<String>,
+        at: String,
+    },
 }
 
 impl Event {
@@ -36,6 +45,7 @@ impl Event {
         match self {
             Event::NewMessage { .. } => "new_message",
             Event::AssignmentStatus { .. } => "assignment_status",
+            Event::SmsStatus { .. } => "sms_status",
         }
     }
 }

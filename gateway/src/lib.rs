@@ -5,23 +5,29 @@
 //! - [`store`]: SQLite (WAL) with one writer thread doing group commits, and readers.
 //! - [`model`]: the records the store returns (users, numbers, assignments, messages).
 //! - [`inbound`]: a received PDU becomes a stored, classified, routed message.
+//! - [`outbound`]: the send queue, channel choice with failover, delivery status.
 //! - [`otp`]: verification-code extraction and message classification. Pure, no I/O.
 //! - [`numbers`]: the number pool, leases (assignments) and their expiry.
+//! - [`leases`]: extending and releasing a lease, checked against its owner.
 //! - [`messages`]: listing and marking messages.
 //! - [`users`]: users and refresh-token families.
+//! - [`api_keys`]: hashed API keys for server-to-server clients.
 //! - [`events`]: events written with the change they report, then fanned out live.
 //! - [`channels`]: runs modem drivers and emulators and feeds their PDUs to [`inbound`].
 //! - [`time`]: the timestamp format every API and table uses.
 //!
 //! The central type is [`Gateway`]: a cheap handle over the store and the event bus.
 
+pub mod api_keys;
 pub mod channels;
 pub mod events;
 pub mod inbound;
+pub mod leases;
 pub mod messages;
 pub mod model;
 pub mod numbers;
 pub mod otp;
+pub mod outbound;
 pub mod store;
 pub mod time;
 pub mod users;
@@ -61,6 +67,7 @@ pub struct Gateway {
     pub(crate) store: Store,
     pub(crate) events: EventBus,
     pub(crate) channels: Arc<channels::Channels>,
+    pub(crate) outbound: Arc<outbound::Outbound>,
 }
 
 impl Gateway {
@@ -70,6 +77,7 @@ impl Gateway {
             store: Store::open(path)?,
             events: EventBus::new(),
             channels: Arc::new(channels::Channels::default()),
+            outbound: Arc::new(outbound::Outbound::default()),
         })
     }
 

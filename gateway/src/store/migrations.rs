@@ -127,6 +127,83 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 2: the outbound queue with its attempts and per-part references, durable
+    // subscriber cursors over the event log, and incomplete-message bookkeeping.
+    r#"
+    CREATE TABLE outbound_jobs (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER REFERENCES users(id),
+        to_number TEXT NOT NULL,
+        text TEXT NOT NULL,
+        -- What the client asked for: one of our numbers or a channel name, or NULL (any).
+        from_hint TEXT,
+        client_ref TEXT,
+        status_report INTEGER NOT NULL DEFAULT 1,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed', 'undelivered')),
+        channel TEXT,
+        from_number TEXT,
+        parts INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        -- Rounds over the channels that ended without a send (for backoff and giving up).
+        rounds INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        sent_at TEXT,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbound_due ON outbound_jobs(status, next_attempt_at);
+
+    -- Every try on every channel: the failover trail, and the per-SIM counters that
+    -- enforce rate limits and daily caps across restarts.
+    CREATE TABLE outbound_attempts (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES outbound_jobs(id),
+        channel TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'failed')),
+        error TEXT
+    );
+    CREATE INDEX outbound_attempts_channel ON outbound_attempts(channel, started_at);
+
+    -- The reference each sent part got (a modem's TP-MR, a provider's message id), so a
+    -- status report finds its job.
+    CREATE TABLE outbound_parts (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES outbound_jobs(id),
+        channel TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'sent',
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX outbound_parts_ref ON outbound_parts(channel, reference);
+
+    -- How far each durable subscriber (MQTT, webhooks, ...) has read the event log.
+    CREATE TABLE event_cursors (
+        subscriber TEXT PRIMARY KEY,
+        last_event_id INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    -- When the first part of a concatenated message arrived, for the incomplete timeout.
+    CREATE INDEX message_parts_open ON message_parts(message_id, received_at);
+    "#,
+    // 3: API keys for server-to-server clients, stored as SHA-256 of the key.
+    r#"
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        expires_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX api_keys_user ON api_keys(user_id);
+    "#,
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> StoreResult<()> {
