@@ -29,7 +29,7 @@ async fn next_received(rx: &mut mpsc::Receiver<ModemEvent>) -> ReceivedPdu {
         let left = deadline.saturating_duration_since(Instant::now());
         match timeout(left, rx.recv()).await {
             Ok(Some(ModemEvent::Received(r))) => return r,
-            Ok(Some(ModemEvent::Status(_))) => continue,
+            Ok(Some(ModemEvent::Status(_) | ModemEvent::StatusReport(_))) => continue,
             Ok(None) => panic!("event channel closed"),
             Err(_) => panic!("no message within {WAIT:?}"),
         }

@@ -28,7 +28,7 @@ async fn next_received(rx: &mut mpsc::Receiver<ModemEvent>) -> ReceivedPdu {
         let left = deadline.saturating_duration_since(Instant::now());
         match timeout(left, rx.recv()).await {
             Ok(Some(ModemEvent::Received(r))) => return r,
-            Ok(Some(ModemEvent::Status(_))) => continue,
+            Ok(Some(ModemEvent::Status(_) | ModemEvent::StatusReport(_))) => continue,
             Ok(None) => panic!("event channel closed"),
             Err(_) => panic!("no message within {WAIT:?}"),
         }
@@ -69,7 +69,11 @@ async fn a_rejected_pin_is_never_retried() {
     .await;
     // Several reconnects later the SIM has still only seen one wrong PIN.
     sleep(Duration::from_millis(1500)).await;
-    assert_eq!(state(&modem).await, ModemState::PinRequired);
+    // Each reconnect passes through connecting/initializing: wait for it to park again.
+    wait_for("pin_required again", || async {
+        state(&modem).await == ModemState::PinRequired
+    })
+    .await;
     assert_eq!(emu.sim_lock_state().await, "SIM PIN");
     assert!(modem
         .status()

@@ -139,6 +139,19 @@ async fn forward_modem_events(
                 // A driver that went away will re-read the PDU at its next sweep.
                 let _ = received.ack.send(answer);
             }
+            ModemEvent::StatusReport(report) => {
+                // TODO(lead): forward to the outbound queue's status update and answer
+                // `Stored` after its commit. Until then the ack is dropped, so the report
+                // stays on the SIM (or unacknowledged) and is offered again: never lost.
+                tracing::info!(
+                    modem = %report.modem,
+                    reference = report.message_reference,
+                    recipient = %report.recipient,
+                    status = report.status.code(),
+                    "status report received; not yet handled by the gateway"
+                );
+                drop(report.ack);
+            }
             ModemEvent::Status(status) => {
                 if registered.is_none() {
                     if let Some(number) = status.number.clone() {

@@ -406,3 +406,115 @@ fn random_bytes_never_panic_and_commands_always_end() {
         assert!(!engine.is_busy());
     }
 }
+
+mod ussd {
+    use super::super::parse::{decode_ussd, parse_cusd, UssdEncoding};
+
+    /// Lines exactly as in ../shared/corpus/at (file named in each case).
+    const E160_UNQUOTED: &str = "+CUSD: 0, 49B41C74ACD3D16171D90D66666666666666666666B45CAC76C3CD6CB41B2D060389CB74F9FE4C07DD5CB91AA85897BF1B";
+    const E160_QUOTED: &str = "+CUSD: 0,\"49B41C74ACD3D16171D90D32FBE52072BA0C72CA5DB45CAC76C3CD6CB41B2D060389CB74F9FE4C07D55C371CA85897BF1B\",15";
+    const E3276: &str = "+CUSD: 0,\"0414043B044F00200441043F044004300432043A04380020043E002004310430043B0430043D044104350020043D04300431043504400438044204350020002A0031003000350023002E002004230441043B0443043304300020043104350441043F043B04300442043D0430002E\",72";
+    const M35: &str = "+CUSD: 2,\"00480061007600690020006B0065007200650074003A0020003000460074002E002000460065006C007400F6006C007400F60074007400200065006700790065006E006C00650067003A0020003700370037003700460074002C002800650062006200F6006C0020007600E0007300E00072006C00E000730072006100200069007300200066006F0072006400EC007400680061007400F2003A00200037003700370037004600740029002E0020004400EC006A00630073006F006D00610067003A002000420065006E0063007300F200200041002E00200055006A002000540065006C0065006B006F006D002000F6006E006B00690073007A006F006C006700E0006C00F2003A0020002A0031003100310023\",15";
+    const HE910: &str = "+CUSD: 2,\"613906310635064A062F06430020003100300037002E003900330020062F002E0644060C06270644063506440627062D064A0629002000200032003000310038002D00310031002D003000390000FFFF60B16260EEEEFFFFFFFFFFFFFFFFFFFF60B16260EEEEFFFFFFFFFFFFFFFFFFFF60B16260EEEEFFFF00A962600000000000000000EE000000000000000000000068B5626058655F60\",17";
+
+    fn decoded(line: &str) -> (u8, Option<u8>, String, UssdEncoding) {
+        let c = parse_cusd(line).expect("a +CUSD line");
+        let (text, enc) = decode_ussd(c.raw.as_deref().unwrap_or(""), c.dcs);
+        (c.mode, c.dcs, text, enc)
+    }
+
+    #[test]
+    fn gsm7_packed_hex_of_huawei_e160() {
+        let (mode, dcs, text, enc) = decoded(E160_QUOTED);
+        assert_eq!((mode, dcs, enc), (0, Some(15), UssdEncoding::Gsm7Hex));
+        assert_eq!(
+            text,
+            "Ihr Guthaben für die Nr.4915783647410 beträgt 5.78 Euro"
+        );
+        // Unquoted and without <dcs>: still recognised; its middle is damaged in the
+        // capture itself, the ends are intact.
+        let (mode, dcs, text, enc) = decoded(E160_UNQUOTED);
+        assert_eq!((mode, dcs, enc), (0, None, UssdEncoding::Gsm7Hex));
+        assert!(text.starts_with("Ihr Guthaben"), "{text}");
+        assert!(text.ends_with("beträgt 7.95 Euro"), "{text}");
+    }
+
+    #[test]
+    fn ucs2_by_dcs_by_content_and_with_language_prefix() {
+        let (_, _, text, enc) = decoded(E3276);
+        assert_eq!(enc, UssdEncoding::Ucs2Hex);
+        assert_eq!(
+            text,
+            "Для справки о балансе наберите *105#. Услуга бесплатна."
+        );
+        // Quectel M35 in AT+CSCS="UCS2" mode: DCS 15 but UCS2 hex.
+        let (mode, _, text, enc) = decoded(M35);
+        assert_eq!((mode, enc), (2, UssdEncoding::Ucs2Hex));
+        assert!(
+            text.starts_with("Havi keret: 0Ft. Feltöltött egyenleg: 7777Ft"),
+            "{text}"
+        );
+        assert!(text.ends_with("önkiszolgàlò: *111#"), "{text}");
+        // Telit HE910: DCS 17, "ar" packed before the UCS2, NUL and filler after it.
+        let (_, _, text, enc) = decoded(HE910);
+        assert_eq!(enc, UssdEncoding::Ucs2Hex);
+        assert_eq!(text, "رصيدك 107.93 د.ل،الصلاحية  2018-11-09");
+    }
+
+    #[test]
+    fn plain_text_replies_stay_as_they_are() {
+        for (line, want, mode) in [
+            ("+CUSD: 0,\"Available Balance: R 96.45 .\",15", "Available Balance: R 96.45 .", 0),
+            ("+CUSD: 1,\"Hallo daar\",15", "Hallo daar", 1),
+            ("+CUSD: 2,\"Totsiens\",15", "Totsiens", 2),
+            (
+                "+CUSD: 2,\"Maaf, permintaan Anda tidak dapat kami proses. Silakan coba beberapa saat lagi.\",0",
+                "Maaf, permintaan Anda tidak dapat kami proses. Silakan coba beberapa saat lagi.",
+                2,
+            ),
+            (
+                "+CUSD: 1,\"Kontostand: 3.00 EUR Bitte w{hlen Sie: 1 Konto aufladen 2 CallNow Transfer\"",
+                "Kontostand: 3.00 EUR Bitte w{hlen Sie: 1 Konto aufladen 2 CallNow Transfer",
+                1,
+            ),
+            ("+CUSD: 0,\"1234\",15", "1234", 0),
+            ("+CUSD: 0,\"12345678\",15", "12345678", 0),
+        ] {
+            let (m, _, text, enc) = decoded(line);
+            assert_eq!((m, text.as_str(), enc), (mode, want, UssdEncoding::Text), "{line}");
+        }
+        // A multi-line string as the engine joins it.
+        let joined = "+CUSD: 2,\"You have the following remaining balances:\n0 free minutes\n20 MORE Weekend minutes \",15";
+        let (_, _, text, _) = decoded(joined);
+        assert_eq!(
+            text,
+            "You have the following remaining balances:\n0 free minutes\n20 MORE Weekend minutes"
+        );
+    }
+
+    #[test]
+    fn odd_cusd_lines_do_not_panic() {
+        assert_eq!(
+            parse_cusd("+CUSD: 4").map(|c| (c.mode, c.raw)),
+            Some((4, None))
+        );
+        assert!(parse_cusd("+CUSD:").is_none());
+        assert!(parse_cusd("+CMTI: \"SM\",1").is_none());
+        for raw in [
+            "", "F", "FF", "0", "ZZ", "00", "0000", "D800", "FFFFFFFF", "\u{1b}",
+        ] {
+            for dcs in [
+                None,
+                Some(0),
+                Some(15),
+                Some(17),
+                Some(16),
+                Some(72),
+                Some(68),
+                Some(255),
+            ] {
+                let _ = decode_ussd(raw, dcs);
+            }
+        }
+    }
+}

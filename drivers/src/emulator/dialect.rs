@@ -1,10 +1,14 @@
 //! The emulated modem's state and how it answers a command line: no I/O here.
 
-use super::EmulatorConfig;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{EmulatedUssd, EmulatorConfig, UssdCoding};
 use crate::at::parse::{fields, message_type_indicator, tpdu_len_of};
+use crate::pdu;
 
 /// One stored message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Slot {
     /// 0 received unread, 1 received read, 2 stored unsent, 3 stored sent.
     pub stat: u8,
@@ -54,6 +58,15 @@ enum Lock {
     Puk,
 }
 
+/// Output the modem produces some time after a command (timers run in `serve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Later {
+    /// An unsolicited line (`+CUSD: ...`).
+    Line(String),
+    /// A status report PDU (hex with SMSC prefix) arriving from the network.
+    Report(String),
+}
+
 /// The whole modem: settings the host changes, the SIM and what was sent.
 #[derive(Debug)]
 pub(crate) struct Modem {
@@ -75,6 +88,19 @@ pub(crate) struct Modem {
     pub unacknowledged: Vec<String>,
     /// Misbehaviour: read commands but answer nothing (a hung modem).
     pub silent: bool,
+    /// `<ds>` of `AT+CNMI`: 0 no status reports, 1 `+CDS`, 2 stored with `+CDSI`.
+    pub cnmi_ds: u8,
+    /// Misbehaviour: `AT+CMGS` answers `+CMS ERROR: <code>`.
+    pub send_error: Option<u16>,
+    /// Registered on the network; when not, `AT+CMGS` fails with 331 (no network).
+    pub registered: bool,
+    /// How `AT+CUSD` is answered.
+    pub ussd: EmulatedUssd,
+    /// TP-ST of the status reports the network sends back (`None`: none at all).
+    pub report_status: Option<u8>,
+    pub report_delay: Duration,
+    /// Output due later, taken by `serve` after each command.
+    pub later: Vec<(Duration, Later)>,
 }
 
 fn cms(cmee: u8, code: u16, text: &str) -> Reply {
@@ -124,7 +150,23 @@ impl Modem {
             Some(_) => Lock::Pin { attempts: 3 },
             None => Lock::Ready,
         };
-        let slots = vec![None; config.capacity];
+        let mut slots = vec![None; config.capacity];
+        if let Some(path) = &config.sim_file {
+            match load_sim(path) {
+                Ok(Some(stored)) => {
+                    if stored.len() > slots.len() {
+                        slots.resize(stored.len(), None);
+                    }
+                    for (i, slot) in stored.into_iter().enumerate() {
+                        slots[i] = slot;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(file = %path.display(), "cannot read the emulated SIM: {e}; starting empty")
+                }
+            }
+        }
         Modem {
             config,
             echo: true,
@@ -139,7 +181,30 @@ impl Modem {
             sent: Vec::new(),
             unacknowledged: Vec::new(),
             silent: false,
+            cnmi_ds: 0,
+            send_error: None,
+            registered: true,
+            ussd: EmulatedUssd::default(),
+            report_status: Some(0),
+            report_delay: Duration::from_millis(100),
+            later: Vec::new(),
         }
+    }
+
+    /// Writes the SIM memory to `sim_file` (atomically: a temporary file renamed over
+    /// it), so that it outlives the process.
+    pub fn persist(&self) {
+        let Some(path) = &self.config.sim_file else {
+            return;
+        };
+        if let Err(e) = save_sim(path, &self.slots) {
+            tracing::error!(file = %path.display(), "cannot write the emulated SIM: {e}");
+        }
+    }
+
+    /// `<n>` of `AT+CREG=<n>`: 1 or 2 raise `+CREG` URCs.
+    pub fn creg_n(&self) -> u8 {
+        self.creg_n
     }
 
     /// `READY`, `SIM PIN` or `SIM PUK`, as `AT+CPIN?` would say.
@@ -176,6 +241,7 @@ impl Modem {
             });
             indices.push(slot as u32 + 1);
         }
+        self.persist();
         Some(indices)
     }
 
@@ -277,15 +343,24 @@ impl Modem {
             ("+CFUN", Form::Read) => Reply::line("+CFUN: 1"),
             ("+CFUN", Form::Set) => Reply::ok(),
             ("+CSQ", Form::Action) => Reply::line(format!("+CSQ: {},99", self.config.csq)),
-            ("+CREG", Form::Read) => Reply::line(format!("+CREG: {},1", self.creg_n)),
+            ("+CREG", Form::Read) => Reply::line(format!(
+                "+CREG: {},{}",
+                self.creg_n,
+                if self.registered { 1 } else { 0 }
+            )),
             ("+CREG", Form::Set) => {
                 self.creg_n = args.trim().parse().unwrap_or(0);
                 Reply::ok()
             }
-            ("+CEREG" | "+CGREG", Form::Read) => Reply::line(format!("{name}: 0,1")),
+            ("+CEREG" | "+CGREG", Form::Read) => {
+                Reply::line(format!("{name}: 0,{}", if self.registered { 1 } else { 0 }))
+            }
+            ("+COPS", Form::Read) if !self.registered => Reply::line("+COPS: 0"),
             ("+COPS", Form::Read) => {
                 Reply::line(format!("+COPS: 0,0,\"{}\",7", self.config.operator))
             }
+            ("+CUSD", Form::Set) => self.ussd_request(args),
+            ("+CUSD", Form::Read) => Reply::line("+CUSD: 1"),
             ("+COPS", Form::Set) => Reply::ok(),
             ("+CSCA", Form::Read) => {
                 let (number, kind) = number_and_type(&self.config.smsc);
@@ -317,16 +392,24 @@ impl Modem {
             ("+CSMS", Form::Read) => Reply::line(format!("+CSMS: {},1,1,1", self.csms)),
             ("+CNMI", Form::Set) => {
                 let f = fields(args);
-                match f.get(1).map(|s| s.parse::<u8>()) {
-                    Some(Ok(mt @ 0..=3)) => {
+                let ds = match f.get(3).map(|s| s.parse::<u8>()) {
+                    None => Some(0),
+                    Some(Ok(ds @ 0..=2)) => Some(ds),
+                    Some(_) => None,
+                };
+                match (f.get(1).map(|s| s.parse::<u8>()), ds) {
+                    (Some(Ok(mt @ 0..=3)), Some(ds)) => {
                         self.cnmi_mt = if mt == 3 { 1 } else { mt };
+                        self.cnmi_ds = ds;
                         Reply::ok()
                     }
-                    None if f.len() == 1 => Reply::ok(),
+                    (None, _) if f.len() == 1 => Reply::ok(),
                     _ => cms(self.cmee, 302, "operation not allowed"),
                 }
             }
-            ("+CNMI", Form::Read) => Reply::line(format!("+CNMI: 2,{},0,2,0", self.cnmi_mt)),
+            ("+CNMI", Form::Read) => {
+                Reply::line(format!("+CNMI: 2,{},0,{},0", self.cnmi_mt, self.cnmi_ds))
+            }
             ("+CNMI", Form::Test) => Reply::line("+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)"),
             ("+CNMA", Form::Action) | ("+CNMA", Form::Set) => {
                 if self.csms == 1 && !self.unacknowledged.is_empty() {
@@ -413,14 +496,19 @@ impl Modem {
             return Reply::ok();
         };
         let stat = slot.stat;
-        if slot.stat == 0 {
+        let changed = slot.stat == 0;
+        if changed {
             slot.stat = 1;
         }
         let length = tpdu_len_of(&slot.hex).unwrap_or(0);
-        Reply::Lines {
+        let reply = Reply::Lines {
             parts: vec![vec![format!("+CMGR: {stat},,{length}"), slot.hex.clone()]],
             result: "OK".into(),
+        };
+        if changed {
+            self.persist();
         }
+        reply
     }
 
     fn list(&mut self, args: &str) -> Reply {
@@ -448,6 +536,9 @@ impl Modem {
                 slot.stat = 1;
             }
         }
+        if !parts.is_empty() {
+            self.persist();
+        }
         Reply::Lines {
             parts,
             result: "OK".into(),
@@ -465,6 +556,7 @@ impl Modem {
                 return cms(self.cmee, 321, "invalid memory index");
             };
             self.slots[i] = None;
+            self.persist();
             return Reply::ok();
         }
         if flag > 4 {
@@ -484,6 +576,7 @@ impl Modem {
                 *slot = None;
             }
         }
+        self.persist();
         Reply::ok()
     }
 
@@ -493,10 +586,63 @@ impl Modem {
         if tpdu_len_of(hex) != Some(length) || message_type_indicator(hex) != Some(1) {
             return cms(self.cmee, 304, "invalid PDU mode parameter");
         }
+        if !self.registered {
+            return cms(self.cmee, 331, "no network service");
+        }
+        if let Some(code) = self.send_error {
+            return cms(self.cmee, code, "unknown error");
+        }
+        let submit = match pdu::decode_hex(hex, true).map(|p| p.tpdu) {
+            Ok(pdu::Tpdu::Submit(s)) => s,
+            _ => return cms(self.cmee, 304, "invalid PDU mode parameter"),
+        };
         self.next_mr = self.next_mr.wrapping_add(1);
         let mr = self.next_mr;
         self.sent.push((mr, hex.to_ascii_uppercase()));
+        if let (true, Some(status)) = (submit.status_report_request, self.report_status) {
+            let report = status_report(mr, &submit.recipient, status);
+            self.later.push((self.report_delay, Later::Report(report)));
+        }
         Reply::line(format!("+CMGS: {mr}"))
+    }
+
+    /// `AT+CUSD=<n>[,<str>[,<dcs>]]`.
+    fn ussd_request(&mut self, args: &str) -> Reply {
+        let f = fields(args);
+        match f.first().map(|n| n.trim()) {
+            Some("0") | Some("2") => return Reply::ok(),
+            Some("1") => {}
+            _ => return cme(self.cmee, 50, "incorrect parameters"),
+        }
+        let Some(code) = f.get(1).filter(|c| !c.is_empty()) else {
+            return Reply::ok();
+        };
+        if !self.registered {
+            return cme(self.cmee, 30, "no network service");
+        }
+        let script = &self.ussd;
+        let text = script
+            .text
+            .replace("{code}", code)
+            .replace("{number}", &self.config.number);
+        let (body, dcs) = match script.coding {
+            UssdCoding::Text => (text, 15),
+            UssdCoding::Ucs2Hex => (
+                text.encode_utf16()
+                    .map(|u| format!("{u:04X}"))
+                    .collect::<String>(),
+                72,
+            ),
+            UssdCoding::Gsm7Hex => (gsm7_packed_hex(&text), 15),
+        };
+        let line = format!("+CUSD: {},\"{body}\",{dcs}", script.mode);
+        if script.before_ok {
+            Reply::line(line)
+        } else {
+            self.later
+                .push((Duration::from_millis(50), Later::Line(line)));
+            Reply::ok()
+        }
     }
 }
 
@@ -522,4 +668,54 @@ fn split_extended(rest: &str) -> (&str, Form, &str) {
         Some((name, args)) => (name, Form::Set, args),
         None => (rest, Form::Action, ""),
     }
+}
+
+/// Hex of `text` as packed GSM 7-bit septets (what Huawei sticks put in `+CUSD`), through
+/// the PDU encoder: the user data of an SMS-DELIVER of the text.
+fn gsm7_packed_hex(text: &str) -> String {
+    let ts = pdu::Timestamp::from_datetime(chrono::Utc::now().fixed_offset());
+    let packed = pdu::encode_deliver("1", text, ts, 0)
+        .ok()
+        .and_then(|parts| parts.into_iter().next())
+        .and_then(|p| pdu::decode_hex(&p.hex, true).ok())
+        .and_then(|p| match p.tpdu {
+            pdu::Tpdu::Deliver(d) if d.udh.is_none() && d.dcs.is_septets() => Some(d.data),
+            _ => None,
+        });
+    match packed {
+        Some(octets) => pdu::to_hex(&octets),
+        // Not GSM 7-bit or too long for one part: say so in plain text.
+        None => text.to_string(),
+    }
+}
+
+/// An SMS-STATUS-REPORT for message reference `mr` to `recipient`, as the network
+/// would send it: empty SMSC field, SCTS and discharge time now.
+fn status_report(mr: u8, recipient: &pdu::Address, status: u8) -> String {
+    let now = pdu::Timestamp::from_datetime(chrono::Local::now().fixed_offset()).to_octets();
+    // TP-MTI 10 (status report), TP-MMS set (no more messages).
+    let mut out = vec![0x00, 0x06, mr];
+    recipient.encode_tp(&mut out);
+    out.extend_from_slice(&now);
+    out.extend_from_slice(&now);
+    out.push(status);
+    pdu::to_hex(&out)
+}
+
+fn load_sim(path: &Path) -> std::io::Result<Option<Vec<Option<Slot>>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn save_sim(path: &Path, slots: &[Option<Slot>]) -> std::io::Result<()> {
+    let json = serde_json::to_vec(slots).map_err(std::io::Error::other)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
 }

@@ -5,10 +5,18 @@
 //! - this file: [`EmulatorConfig`], [`spawn`] and the [`EmulatorHandle`] a test or
 //!   `simgate demo` uses to make SMS arrive and to look into the SIM.
 //! - `dialect`: the modem's state (echo, error mode, PDU mode, indications, SIM lock and
-//!   SIM storage) and its answer to each command line. No I/O.
+//!   SIM storage, faults) and its answer to each command line. No I/O. With
+//!   [`EmulatorConfig::sim_file`] the SIM memory is written to a file (atomically, on each
+//!   change) and read back at start, so it outlives the process like a real SIM.
 //! - `serve`: the task that owns the pty master, frames command lines (and the PDU after
 //!   `AT+CMGS`'s `> ` prompt), writes answers framed `\r\n<line>\r\n` like a real modem,
-//!   and raises `+CMTI`/`+CMT`, sometimes between the lines of another response.
+//!   raises `+CMTI`/`+CMT`/`+CDSI`/`+CDS`/`+CUSD`/`+CREG`, sometimes between the lines of
+//!   another response, and applies the output faults (garbled bytes, slow answers).
+//!
+//! Faults, set on the [`EmulatorHandle`]: [`EmulatorHandle::set_silent`] (hung),
+//! [`EmulatorHandle::set_garble`], [`EmulatorHandle::set_delay`],
+//! [`EmulatorHandle::set_send_error`] (`+CMS ERROR: 500` on `AT+CMGS`),
+//! [`EmulatorHandle::set_registered`] (loss of registration).
 //!
 //! The driver opens the slave **by path**, as it would open `/dev/ttyUSB0`. When the
 //! driver closes it, reads on the master fail with EIO: that is a hang-up; the emulator
@@ -19,15 +27,18 @@
 //! Supported: `AT`, `ATE0/1`, `ATZ`, `ATI`, `+CMEE`, `+CGMI/CGMM/CGMR/CGSN`, `+CIMI`,
 //! `+CCID`/`+ICCID`/`^ICCID?`, `+CNUM`, `+CPIN` (with a PIN, 3 attempts then PUK),
 //! `+CFUN`, `+CSQ`, `+CREG`, `+CEREG`, `+CGREG`, `+COPS`, `+CSCA`, `+CSCS`, `+CMGF`,
-//! `+CSMS`, `+CNMI` (`<mt>` 0, 1 or 2), `+CNMA`, `+CPMS`, `+CMGR`, `+CMGL`, `+CMGD`
-//! (with delete flags), `+CMGS` (SUBMIT PDU checked against its length). Anything else
-//! answers `ERROR` or `+CME ERROR: 100` per `AT+CMEE`.
+//! `+CSMS`, `+CNMI` (`<mt>` 0, 1 or 2; `<ds>` 0, 1 or 2), `+CNMA`, `+CPMS`, `+CMGR`,
+//! `+CMGL`, `+CMGD` (with delete flags), `+CMGS` (SUBMIT PDU checked against its length;
+//! a status report follows when it asked for one), `+CUSD`. Anything else answers
+//! `ERROR` or `+CME ERROR: 100` per `AT+CMEE`.
 
 mod dialect;
 mod serve;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -59,6 +70,43 @@ pub struct EmulatorConfig {
     pub csq: u8,
     /// When set, the SIM starts locked and wants this PIN (3 attempts, then PUK).
     pub pin: Option<String>,
+    /// When set, the SIM memory is kept in this file (JSON, replaced atomically on each
+    /// change) and loaded from it at start.
+    pub sim_file: Option<PathBuf>,
+}
+
+/// How the emulated network answers `AT+CUSD=1,"<code>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatedUssd {
+    /// Reply text; `{code}` and `{number}` are replaced.
+    pub text: String,
+    /// `<m>` of the reply (0 done, 1 session open, 2 terminated by the network).
+    pub mode: u8,
+    pub coding: UssdCoding,
+    /// `+CUSD` before the `OK` (as some modems do) instead of as a URC after it.
+    pub before_ok: bool,
+}
+
+impl Default for EmulatedUssd {
+    fn default() -> Self {
+        EmulatedUssd {
+            text: "Your number is {number}. Balance: 10.00".to_string(),
+            mode: 0,
+            coding: UssdCoding::Text,
+            before_ok: false,
+        }
+    }
+}
+
+/// What the emulator puts in the quotes of `+CUSD` (see [`crate::at::parse::decode_ussd`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UssdCoding {
+    /// The text itself, DCS 15.
+    Text,
+    /// Hex of packed GSM 7-bit septets, DCS 15 (Huawei).
+    Gsm7Hex,
+    /// Hex of UCS2, DCS 72.
+    Ucs2Hex,
 }
 
 impl Default for EmulatorConfig {
@@ -76,6 +124,7 @@ impl Default for EmulatorConfig {
             capacity: 30,
             csq: 21,
             pin: None,
+            sim_file: None,
         }
     }
 }
@@ -116,7 +165,12 @@ pub async fn spawn(config: EmulatorConfig) -> std::io::Result<EmulatorHandle> {
     let seed = chrono::Utc::now().timestamp_subsec_nanos() as u16;
     let shared = Arc::new(Mutex::new(Modem::new(config)));
     let (notices, notice_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(serve::serve(master, shared.clone(), notice_rx));
+    let task = tokio::spawn(serve::serve(
+        master,
+        shared.clone(),
+        notice_rx,
+        notices.downgrade(),
+    ));
     Ok(EmulatorHandle {
         path,
         number,
@@ -214,6 +268,67 @@ impl EmulatorHandle {
     /// Misbehave: stop answering commands (bytes are still read), or answer again.
     pub async fn set_silent(&self, silent: bool) {
         lock(&self.shared).silent = silent;
+    }
+
+    /// Misbehave: replace one byte in `every` written to the host with noise (bytes
+    /// 0x80-0xFF, never a hex digit, so a damaged PDU line is recognisably damaged);
+    /// 0 stops it.
+    pub async fn set_garble(&self, every: u32) {
+        let _ = self.notices.send(Notice::Garble(every));
+    }
+
+    /// Misbehave: wait this long before each answer (a slow modem); zero stops it.
+    pub async fn set_delay(&self, delay: Duration) {
+        let _ = self.notices.send(Notice::Delay(delay));
+    }
+
+    /// Misbehave: answer every `AT+CMGS` with `+CMS ERROR: <code>` (500: unknown
+    /// error; 38: network out of order); `None` sends again.
+    pub async fn set_send_error(&self, code: Option<u16>) {
+        lock(&self.shared).send_error = code;
+    }
+
+    /// Lose (or regain) network registration: `AT+CREG?` says 0 (or 1), `+CREG: <stat>`
+    /// is raised when the host asked for it with `AT+CREG=1`, and `AT+CMGS` fails with
+    /// `+CMS ERROR: 331` (no network service) meanwhile.
+    pub async fn set_registered(&self, registered: bool) {
+        let announce = {
+            let mut modem = lock(&self.shared);
+            let changed = modem.registered != registered;
+            modem.registered = registered;
+            changed && modem.creg_n() > 0
+        };
+        if announce {
+            let stat = if registered { 1 } else { 0 };
+            let _ = self.notices.send(Notice::Line(format!("+CREG: {stat}")));
+        }
+    }
+
+    /// How `AT+CUSD` is answered from now on.
+    pub async fn set_ussd_reply(&self, ussd: EmulatedUssd) {
+        lock(&self.shared).ussd = ussd;
+    }
+
+    /// TP-ST of the status reports sent for messages that request one (0 delivered,
+    /// 0x46 validity expired...), after `delay`; `None`: the network sends none.
+    pub async fn set_status_reports(&self, status: Option<u8>, delay: Duration) {
+        let mut modem = lock(&self.shared);
+        modem.report_status = status;
+        modem.report_delay = delay;
+    }
+
+    /// Number of free SIM slots.
+    pub async fn free_slots(&self) -> usize {
+        lock(&self.shared)
+            .slots
+            .iter()
+            .filter(|s| s.is_none())
+            .count()
+    }
+
+    /// SIM slots in all.
+    pub async fn capacity(&self) -> usize {
+        lock(&self.shared).slots.len()
     }
 
     /// Stops serving; the pty closes.

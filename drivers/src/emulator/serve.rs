@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_serial::SerialStream;
 
-use super::dialect::{Modem, Reply};
+use super::dialect::{Later, Modem, Reply};
 use crate::at::parse::tpdu_len_of;
 
 /// What the handle tells the serving task after it changed the SIM.
@@ -17,6 +17,15 @@ pub(crate) enum Notice {
     Stored(Vec<u32>),
     /// Deliver directly with `+CMT` (`AT+CNMI=2,2,...`).
     Direct(Vec<String>),
+    /// A status report PDU from the network: stored with `+CDSI`, or `+CDS`, per
+    /// `<ds>` of `AT+CNMI`.
+    Report(String),
+    /// An unsolicited line (`+CUSD`, `+CREG`).
+    Line(String),
+    /// Fault: garble one byte in this many (0: off).
+    Garble(u32),
+    /// Fault: wait before each answer.
+    Delay(Duration),
 }
 
 const CTRL_Z: u8 = 0x1A;
@@ -41,12 +50,19 @@ struct Server {
     input: Vec<u8>,
     /// Inside `AT+CMGS`: the TPDU length announced.
     prompt: Option<usize>,
+    /// For timers that raise output later; weak so that dropping the handle still ends
+    /// the task.
+    later: mpsc::WeakUnboundedSender<Notice>,
+    garble_every: u32,
+    garble_count: u32,
+    delay: Duration,
 }
 
 pub(crate) async fn serve(
     master: SerialStream,
     shared: Arc<Mutex<Modem>>,
     notices: mpsc::UnboundedReceiver<Notice>,
+    later: mpsc::WeakUnboundedSender<Notice>,
 ) {
     let mut server = Server {
         master,
@@ -55,6 +71,10 @@ pub(crate) async fn serve(
         connected: false,
         input: Vec::new(),
         prompt: None,
+        later,
+        garble_every: 0,
+        garble_count: 0,
+        delay: Duration::ZERO,
     };
     let mut buf = [0u8; 1024];
     loop {
@@ -70,7 +90,7 @@ pub(crate) async fn serve(
                 // to open the path again.
                 _ => {
                     server.hang_up();
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
             notice = server.notices.recv() => match notice {
@@ -104,8 +124,36 @@ impl Server {
     }
 
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.master.write_all(bytes).await?;
+        if self.garble_every == 0 {
+            self.master.write_all(bytes).await?;
+        } else {
+            let mut noisy = bytes.to_vec();
+            for b in noisy.iter_mut() {
+                self.garble_count = self.garble_count.wrapping_add(1);
+                if self.garble_count.is_multiple_of(self.garble_every) {
+                    *b = 0x80 | (self.garble_count.wrapping_mul(37) as u8);
+                }
+            }
+            self.master.write_all(&noisy).await?;
+        }
         self.master.flush().await
+    }
+
+    /// Starts timers for the output a command scheduled (`+CUSD`, status reports).
+    fn schedule_later(&mut self) {
+        let due = std::mem::take(&mut lock(&self.shared).later);
+        for (after, what) in due {
+            let Some(tx) = self.later.upgrade() else {
+                return;
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(match what {
+                    Later::Line(line) => Notice::Line(line),
+                    Later::Report(hex) => Notice::Report(hex),
+                });
+            });
+        }
     }
 
     async fn handle_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -162,6 +210,10 @@ impl Server {
     }
 
     async fn write_reply(&mut self, reply: Reply) -> std::io::Result<()> {
+        self.schedule_later();
+        if !self.delay.is_zero() && reply != Reply::Nothing {
+            tokio::time::sleep(self.delay).await;
+        }
         match reply {
             Reply::Nothing => Ok(()),
             Reply::Prompt { length } => {
@@ -196,6 +248,46 @@ impl Server {
                 for index in indices {
                     self.write(format!("\r\n+CMTI: \"SM\",{index}\r\n").as_bytes())
                         .await?;
+                }
+            }
+            Notice::Garble(every) => {
+                self.garble_every = every;
+                self.garble_count = 0;
+            }
+            Notice::Delay(delay) => self.delay = delay,
+            Notice::Line(line) => {
+                if self.connected && !lock(&self.shared).silent {
+                    self.write(format!("\r\n{line}\r\n").as_bytes()).await?;
+                }
+            }
+            Notice::Report(hex) => {
+                let (ds, csms) = {
+                    let modem = lock(&self.shared);
+                    (modem.cnmi_ds, modem.csms)
+                };
+                match ds {
+                    2 => {
+                        let stored = lock(&self.shared).store(std::slice::from_ref(&hex));
+                        match stored {
+                            Some(indices) if self.connected => {
+                                for index in indices {
+                                    self.write(format!("\r\n+CDSI: \"SM\",{index}\r\n").as_bytes())
+                                        .await?;
+                                }
+                            }
+                            Some(_) => {}
+                            None => tracing::debug!("emulated SIM full: status report dropped"),
+                        }
+                    }
+                    1 if self.connected => {
+                        let length = tpdu_len_of(&hex).unwrap_or(0);
+                        if csms == 1 {
+                            lock(&self.shared).unacknowledged.push(hex.clone());
+                        }
+                        self.write(format!("\r\n+CDS: {length}\r\n{hex}\r\n").as_bytes())
+                            .await?;
+                    }
+                    _ => {}
                 }
             }
             Notice::Direct(pdus) => {

@@ -7,10 +7,20 @@
 //!   [`ModemStatus`] and stop it.
 //! - [`link`]: the port plus the engine: write a command, read until its response, keep
 //!   the URCs that arrive meanwhile.
-//! - [`session`]: one connection's life: initialisation (echo off, errors numeric, SIM
-//!   PIN with a guard, PDU mode, storage, indications, identity), the sweep, reacting to
-//!   `+CMTI`/`+CMT`, deleting after the gateway's commit, the safety sweep and status
-//!   refresh.
+//! - [`session`]: one connection's life: initialisation (echo off, errors numeric, model
+//!   profile, SIM PIN with a guard, PDU mode, storage, indications, identity), the sweep,
+//!   reacting to `+CMTI`/`+CMT`/`+CDSI`/`+CDS`, deleting after the gateway's commit,
+//!   sending (`AT+CMGS`), USSD, the safety sweep and status refresh.
+//! - [`requests`]: [`SendRequest`]/[`SendReceipt`]/[`SendError`], [`UssdReply`]/
+//!   [`UssdError`]: what a [`ModemHandle`] (or a cloned [`ModemClient`]) asks the task.
+//! - [`profile`]: [`Profile`]s per manufacturer (ICCID command, extra init, quirks),
+//!   chosen from `AT+CGMI`/`AT+CGMM` or by name, and [`probe`] to identify a modem.
+//! - [`report`]: status report PDUs to [`StatusReportEvent`] fields.
+//!
+//! Requests and reception share the one command channel to the modem: a request runs
+//! between two URC batches, the URCs that arrive during it (`+CMTI` in the middle of an
+//! `AT+CMGS`) are kept by the link and handled right after. A USSD request waits for its
+//! `+CUSD` without holding the port.
 //!
 //! # The invariant
 //!
@@ -21,19 +31,31 @@
 //! that read the message: one that arrives after a reconnect deletes nothing, because
 //! the slot may hold another message by then; the sweep of the new connection re-reads
 //! it instead. `+CMT` is acknowledged with `AT+CNMA` only after `Stored`, when
-//! [`ModemConfig::ack_direct`] asked for `AT+CSMS=1`.
+//! [`ModemConfig::ack_direct`] (or the profile) asked for `AT+CSMS=1`. Status reports
+//! (`+CDSI`, `+CDS`, or found by a sweep) follow the same rule through
+//! [`StatusReportEvent::ack`].
 //!
 //! The task reconnects with exponential backoff when the port fails or the modem stops
 //! answering; nothing a modem sends can panic it.
 
 mod link;
+mod profile;
+mod report;
+mod requests;
 mod session;
+
+pub use profile::{probe, ProbeError, ProbeResult, Profile, PROFILES};
+pub use report::{decode_status_report, DecodedReport, ReportOutcome};
+pub use requests::{SendError, SendReceipt, SendRequest, UssdError, UssdReply};
 
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+
+use crate::pdu;
+use requests::Request;
 
 /// How to reach and drive one modem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +85,13 @@ pub struct ModemConfig {
     pub command_timeout: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// Force a [`Profile`] by name (`huawei`, `quectel`, `simcom`, `zte`, `sierra`,
+    /// `telit`, `wavecom`, `siemens`, `generic`); `None` detects it from `AT+CGMI`/`AT+CGMM`.
+    pub profile: Option<String>,
+    /// How long one `AT+CMGS` part may take (the network answers within a minute).
+    pub send_timeout: Duration,
+    /// How long a USSD reply may take.
+    pub ussd_timeout: Duration,
 }
 
 impl Default for ModemConfig {
@@ -82,6 +111,9 @@ impl Default for ModemConfig {
             command_timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
+            profile: None,
+            send_timeout: Duration::from_secs(60),
+            ussd_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -90,6 +122,8 @@ impl Default for ModemConfig {
 #[derive(Debug)]
 pub enum ModemEvent {
     Received(ReceivedPdu),
+    /// The network reports on an SMS sent with [`SendRequest::status_report`].
+    StatusReport(StatusReportEvent),
     /// The state changed (connecting, ready, no SIM...).
     Status(ModemStatus),
 }
@@ -121,7 +155,31 @@ pub struct ReceivedPdu {
     pub ack: oneshot::Sender<StoreOutcome>,
 }
 
-/// The gateway's answer for one [`ReceivedPdu`].
+/// A status report for a message this modem sent, matched by `(modem,
+/// message_reference, recipient)` to a [`SendReceipt`]. It stays on the SIM (or, for
+/// `+CDS`, unacknowledged) until `ack` answers [`StoreOutcome::Stored`].
+#[derive(Debug)]
+pub struct StatusReportEvent {
+    pub modem: String,
+    /// TP-MR of the SMS-SUBMIT this reports on (one of [`SendReceipt::message_references`]).
+    pub message_reference: u8,
+    /// Recipient as the report gives it (`+12025550123`).
+    pub recipient: String,
+    /// TP-ST: [`pdu::Status::code`], [`pdu::Status::meaning`], [`pdu::Status::category`].
+    pub status: pdu::Status,
+    /// Delivered, pending (the service centre still tries) or failed.
+    pub outcome: ReportOutcome,
+    /// TP-DT, when the status was reached: UTC ISO-8601 (`...T12:00:00.000Z`).
+    pub discharge_time: Option<String>,
+    /// TP-SCTS, when the service centre took the message: UTC ISO-8601.
+    pub submitted_time: Option<String>,
+    /// The report PDU, hex with the SMSC prefix.
+    pub hex: String,
+    pub source: PduSource,
+    pub ack: oneshot::Sender<StoreOutcome>,
+}
+
+/// The gateway's answer for one [`ReceivedPdu`] or [`StatusReportEvent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOutcome {
     Stored,
@@ -165,6 +223,8 @@ pub struct ModemStatus {
     pub revision: Option<String>,
     pub sim_used: Option<u32>,
     pub sim_total: Option<u32>,
+    /// Name of the [`Profile`] in use.
+    pub profile: Option<String>,
 }
 
 impl ModemStatus {
@@ -188,6 +248,7 @@ impl ModemStatus {
             revision: None,
             sim_used: None,
             sim_total: None,
+            profile: config.profile.clone(),
         }
     }
 }
@@ -196,24 +257,106 @@ impl ModemStatus {
 /// [`ModemHandle::shutdown`] stops it and closes the port.
 #[derive(Debug)]
 pub struct ModemHandle {
-    name: String,
-    status: watch::Receiver<ModemStatus>,
+    client: ModemClient,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
-impl ModemHandle {
+/// A cloneable way to ask a running modem to send and to read its status (for an
+/// outbound queue that must not own the [`ModemHandle`]).
+#[derive(Debug, Clone)]
+pub struct ModemClient {
+    name: String,
+    status: watch::Receiver<ModemStatus>,
+    requests: mpsc::Sender<Request>,
+}
+
+impl ModemClient {
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    pub async fn status(&self) -> ModemStatus {
+    pub fn status(&self) -> ModemStatus {
         self.status.borrow().clone()
+    }
+
+    /// The state allows sending (ready).
+    fn ready(&self) -> Result<(), ModemState> {
+        match self.status.borrow().state {
+            ModemState::Ready => Ok(()),
+            other => Err(other),
+        }
+    }
+
+    /// Sends an SMS (several `AT+CMGS` for a long text), one command at a time with
+    /// everything else the modem does. Fails fast when the modem is not ready.
+    pub async fn send(&self, request: SendRequest) -> Result<SendReceipt, SendError> {
+        if let Err(state) = self.ready() {
+            return Err(SendError::NotReady {
+                modem: self.name.clone(),
+                state,
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Send(request, tx))
+            .await
+            .map_err(|_| SendError::Stopped)?;
+        rx.await.unwrap_or(Err(SendError::Stopped))
+    }
+
+    /// Runs a USSD code (`*100#`) and returns the network's reply, decoded.
+    pub async fn ussd(&self, code: &str) -> Result<UssdReply, UssdError> {
+        let valid = !code.is_empty()
+            && code.len() <= 160
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#' || b == b'+');
+        if !valid {
+            return Err(UssdError::InvalidCode(code.to_string()));
+        }
+        if let Err(state) = self.ready() {
+            return Err(UssdError::NotReady {
+                modem: self.name.clone(),
+                state,
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Ussd(code.to_string(), tx))
+            .await
+            .map_err(|_| UssdError::Stopped)?;
+        rx.await.unwrap_or(Err(UssdError::Stopped))
+    }
+}
+
+impl ModemHandle {
+    pub fn name(&self) -> &str {
+        &self.client.name
+    }
+
+    pub async fn status(&self) -> ModemStatus {
+        self.client.status()
     }
 
     /// A receiver that sees every status change.
     pub fn watch_status(&self) -> watch::Receiver<ModemStatus> {
-        self.status.clone()
+        self.client.status.clone()
+    }
+
+    /// A cloneable client for sending and USSD.
+    pub fn client(&self) -> ModemClient {
+        self.client.clone()
+    }
+
+    /// See [`ModemClient::send`].
+    pub async fn send(&self, request: SendRequest) -> Result<SendReceipt, SendError> {
+        self.client.send(request).await
+    }
+
+    /// See [`ModemClient::ussd`].
+    pub async fn ussd(&self, code: &str) -> Result<UssdReply, UssdError> {
+        self.client.ussd(code).await
     }
 
     /// Stops the task and waits until the port is closed. Messages handed over but not
@@ -221,7 +364,7 @@ impl ModemHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
-            tracing::error!(modem = %self.name, "modem task ended abnormally: {e}");
+            tracing::error!(modem = %self.client.name, "modem task ended abnormally: {e}");
         }
     }
 }
@@ -230,11 +373,15 @@ impl ModemHandle {
 pub fn spawn(config: ModemConfig, events: mpsc::Sender<ModemEvent>) -> ModemHandle {
     let (status_tx, status_rx) = watch::channel(ModemStatus::new(&config));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (requests, request_rx) = mpsc::channel(32);
     let name = config.name.clone();
-    let task = tokio::spawn(session::run(config, events, status_tx, stop_rx));
+    let task = tokio::spawn(session::run(config, events, status_tx, stop_rx, request_rx));
     ModemHandle {
-        name,
-        status: status_rx,
+        client: ModemClient {
+            name,
+            status: status_rx,
+            requests,
+        },
         stop: stop_tx,
         task,
     }

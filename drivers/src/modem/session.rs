@@ -4,18 +4,27 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::link::{Link, LinkError};
+use super::profile::Profile;
+use super::report::decode_status_report;
+use super::requests::{Request, SendError, SendReceipt, SendRequest, UssdError, UssdReply};
 use super::{
-    ModemConfig, ModemEvent, ModemState, ModemStatus, PduSource, ReceivedPdu, StoreOutcome,
+    ModemConfig, ModemEvent, ModemState, ModemStatus, PduSource, ReceivedPdu, StatusReportEvent,
+    StoreOutcome,
 };
 use crate::at::parse::{
-    csq_to_dbm, dbm_to_bars, message_type_indicator, parse_cmgl, parse_cmgr, parse_cnum,
-    parse_cops, parse_cpin, parse_cpms, parse_creg, parse_csq, single_value, tpdu_len_of, PinState,
-    StoredPdu,
+    csq_to_dbm, cusd_mode_meaning, dbm_to_bars, decode_ussd, info, message_type_indicator,
+    parse_cmgl, parse_cmgr, parse_cnum, parse_cops, parse_cpin, parse_cpms, parse_creg, parse_csq,
+    parse_cusd, single_value, tpdu_len_of, CusdLine, PinState, StoredPdu,
 };
 use crate::at::{Command, FinalResult, Response, Urc};
+use crate::pdu;
+
+/// After a `+CUSD` with `<m>` 2-5, how long a better one (`<m>` 0/1) may still come:
+/// some modems send `+CUSD: 2,"Initiating Release"` before the real reply.
+const USSD_GRACE: Duration = Duration::from_millis(400);
 
 /// `AT+CNMI` settings tried after the configured one: SIM800 refuses `<ds>=2`, some
 /// modems any `<bm>`.
@@ -77,6 +86,7 @@ pub(super) async fn run(
     events: mpsc::Sender<ModemEvent>,
     status: watch::Sender<ModemStatus>,
     mut stop: watch::Receiver<bool>,
+    mut requests: mpsc::Receiver<Request>,
 ) {
     let reporter = Reporter {
         name: config.name.clone(),
@@ -92,7 +102,7 @@ pub(super) async fn run(
         reporter.state(ModemState::Connecting, None);
         memory.reached_ready = false;
         let ended = tokio::select! {
-            ended = session(&config, &events, &reporter, &mut memory) => ended,
+            ended = session(&config, &events, &reporter, &mut memory, &mut requests) => ended,
             _ = stopped(&mut stop) => break,
         };
         let parked = match &ended {
@@ -116,13 +126,49 @@ pub(super) async fn run(
         } else {
             backoff
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stopped(&mut stop) => break,
+        // Requests meanwhile are answered at once: the modem is not there.
+        let pause = tokio::time::sleep(wait);
+        tokio::pin!(pause);
+        let stop_now = loop {
+            tokio::select! {
+                _ = &mut pause => break false,
+                _ = stopped(&mut stop) => break true,
+                Some(request) = requests.recv() => refuse(&config.name, request, reporter.status.borrow().state),
+            }
+        };
+        if stop_now {
+            break;
         }
         backoff = (backoff * 2).min(config.reconnect_max);
     }
     reporter.state(ModemState::Stopped, None);
+}
+
+fn refuse(modem: &str, request: Request, state: ModemState) {
+    let modem = modem.to_string();
+    match request {
+        Request::Send(_, reply) => {
+            let _ = reply.send(Err(SendError::NotReady { modem, state }));
+        }
+        Request::Ussd(_, reply) => {
+            let _ = reply.send(Err(UssdError::NotReady { modem, state }));
+        }
+    }
+}
+
+/// A USSD request waiting for its `+CUSD`.
+struct PendingUssd {
+    reply: oneshot::Sender<Result<UssdReply, UssdError>>,
+    deadline: Instant,
+    /// A `+CUSD` with `<m>` 2-5 seen first, used if no better one comes.
+    fallback: Option<CusdLine>,
+}
+
+/// What kind of PDU an acknowledgement is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sms,
+    Report,
 }
 
 enum SessionEnd {
@@ -139,7 +185,7 @@ impl From<LinkError> for SessionEnd {
 }
 
 /// Acknowledgements of one connection; see the invariant in mod.rs.
-type Ack = (PduSource, Option<StoreOutcome>);
+type Ack = (PduSource, Kind, Option<StoreOutcome>);
 
 struct Session<'a> {
     config: &'a ModemConfig,
@@ -155,6 +201,11 @@ struct Session<'a> {
     ack_rx: mpsc::UnboundedReceiver<Ack>,
     /// `AT+CSMS=1` took: `+CMT` wants `AT+CNMA`.
     cnma: bool,
+    profile: &'static Profile,
+    /// Message storage swept and read (the configured one, or the profile's).
+    storage: String,
+    requests: &'a mut mpsc::Receiver<Request>,
+    ussd: Option<PendingUssd>,
 }
 
 async fn session(
@@ -162,6 +213,7 @@ async fn session(
     events: &mpsc::Sender<ModemEvent>,
     reporter: &Reporter,
     memory: &mut Memory,
+    requests: &mut mpsc::Receiver<Request>,
 ) -> SessionEnd {
     let link = match Link::open(&config.name, &config.port, config.baud) {
         Ok(link) => link,
@@ -181,6 +233,10 @@ async fn session(
         ack_tx,
         ack_rx,
         cnma: false,
+        profile: Profile::generic(),
+        storage: config.storage.clone(),
+        requests,
+        ussd: None,
     };
     let mut sweep_interval = config.sweep_interval;
     match s.initialise(memory).await {
@@ -252,7 +308,12 @@ impl Session<'_> {
         }
         self.optional("ATE0").await?;
         self.optional("AT+CMEE=1").await?;
-        for extra in self.config.init_commands.clone() {
+        self.choose_profile().await?;
+        let profile_init = self.profile.init_commands.iter().map(|c| c.to_string());
+        let init: Vec<String> = profile_init
+            .chain(self.config.init_commands.iter().cloned())
+            .collect();
+        for extra in init {
             if self.optional(&extra).await?.is_none() {
                 tracing::warn!(modem = %self.name(), command = %extra, "profile command refused");
             }
@@ -267,7 +328,7 @@ impl Session<'_> {
             ));
         }
         self.select_storage().await?;
-        if self.config.ack_direct {
+        if self.config.ack_direct || self.profile.cmt_needs_cnma {
             self.cnma = self.optional("AT+CSMS=1").await?.is_some();
             if !self.cnma {
                 tracing::warn!(modem = %self.name(), "AT+CSMS=1 refused: +CMT will not be acknowledged");
@@ -379,8 +440,35 @@ impl Session<'_> {
         }
     }
 
+    /// Reads `AT+CGMI`/`AT+CGMM` and picks the configured or the matching profile.
+    async fn choose_profile(&mut self) -> Result<(), LinkError> {
+        let value = |r: Option<Response>| r.and_then(|r| single_value(&r.lines));
+        let manufacturer = value(self.optional("AT+CGMI").await?);
+        let model = value(self.optional("AT+CGMM").await?);
+        let forced = self.config.profile.as_deref().and_then(|name| {
+            let found = Profile::by_name(name);
+            if found.is_none() {
+                tracing::warn!(modem = %self.name(), profile = name, "unknown profile; detecting instead");
+            }
+            found
+        });
+        self.profile =
+            forced.unwrap_or_else(|| Profile::detect(manufacturer.as_deref(), model.as_deref()));
+        if self.storage.trim().is_empty() {
+            self.storage = self.profile.storage.to_string();
+        }
+        tracing::info!(modem = %self.name(), profile = self.profile.name, ?manufacturer, ?model, "model profile");
+        let name = self.profile.name.to_string();
+        self.reporter.update(|s| {
+            s.manufacturer = manufacturer;
+            s.model = model;
+            s.profile = Some(name);
+        });
+        Ok(())
+    }
+
     async fn select_storage(&mut self) -> Result<(), LinkError> {
-        let m = self.config.storage.clone();
+        let m = self.storage.clone();
         for text in [
             format!("AT+CPMS=\"{m}\",\"{m}\",\"{m}\""),
             format!("AT+CPMS=\"{m}\",\"{m}\""),
@@ -405,7 +493,9 @@ impl Session<'_> {
 
     async fn enable_indications(&mut self) -> Result<bool, LinkError> {
         let mut tried = vec![self.config.cnmi.clone()];
+        tried.extend(self.profile.cnmi.map(str::to_string));
         tried.extend(CNMI_FALLBACKS.iter().map(|s| s.to_string()));
+        tried.dedup();
         for params in tried {
             if self.optional(&format!("AT+CNMI={params}")).await?.is_some() {
                 return Ok(true);
@@ -417,13 +507,11 @@ impl Session<'_> {
 
     async fn read_identity(&mut self) -> Result<(), LinkError> {
         let value = |r: Option<Response>| r.and_then(|r| single_value(&r.lines));
-        let manufacturer = value(self.optional("AT+CGMI").await?);
-        let model = value(self.optional("AT+CGMM").await?);
         let revision = value(self.optional("AT+CGMR").await?);
         let imei = value(self.optional("AT+CGSN").await?);
         let imsi = value(self.optional("AT+CIMI").await?);
         let mut iccid = None;
-        for text in ["AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID"] {
+        for text in self.profile.iccid_commands() {
             if let Some(found) = value(self.optional(text).await?).and_then(|v| clean_iccid(&v)) {
                 iccid = Some(found);
                 break;
@@ -439,8 +527,6 @@ impl Session<'_> {
         self.optional("AT+COPS=3,0").await?;
         let number = self.own_number.clone();
         self.reporter.update(|s| {
-            s.manufacturer = manufacturer;
-            s.model = model;
             s.revision = revision;
             s.imei = imei;
             s.imsi = imsi;
@@ -508,9 +594,14 @@ impl Session<'_> {
             if !self.link.urcs.is_empty() {
                 continue;
             }
+            let ussd_deadline = self.ussd.as_ref().map(|u| u.deadline);
             tokio::select! {
                 read = self.link.idle_read() => read?,
                 Some(ack) = self.ack_rx.recv() => self.handle_ack(ack).await?,
+                Some(request) = self.requests.recv() => self.handle_request(request).await?,
+                _ = tokio::time::sleep_until(ussd_deadline.unwrap_or_else(Instant::now)), if ussd_deadline.is_some() => {
+                    self.ussd_deadline().await?;
+                }
                 _ = sweep.tick() => self.sweep().await?,
                 _ = status.tick() => self.refresh_status().await?,
             }
@@ -535,10 +626,19 @@ impl Session<'_> {
                 }
             }
             Urc::NewStatusReport { storage, index } => {
-                tracing::info!(modem = %self.name(), %storage, index, "status report stored (not handled yet)");
+                tracing::debug!(modem = %self.name(), %storage, index, "+CDSI");
+                self.read_report(&storage, index).await?;
             }
-            Urc::StatusReport { header, .. } => {
-                tracing::info!(modem = %self.name(), %header, "status report (not handled yet)");
+            Urc::StatusReport {
+                header,
+                length,
+                body,
+            } => {
+                if length.is_none() {
+                    tracing::warn!(modem = %self.name(), %header, "text-mode +CDS ignored (PDU mode expected)");
+                } else {
+                    self.hand_over_report(body, PduSource::Direct).await;
+                }
             }
             Urc::Registration { stat, .. } => self.apply_registration(stat),
             Urc::Malformed { line, reason } => {
@@ -551,7 +651,7 @@ impl Session<'_> {
                     tracing::debug!(modem = %self.name(), %line, "unexpected line from modem");
                 }
             }
-            Urc::Ussd { line } => tracing::info!(modem = %self.name(), %line, "USSD"),
+            Urc::Ussd { line } => self.ussd_line(&line).await?,
             Urc::Ring { .. } => {}
         }
         Ok(())
@@ -596,8 +696,40 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Reads a status report that `+CDSI` announced. When the slot is empty and the
+    /// profile knows where such reports really go (Quectel: `"SR"`), it looks there.
+    async fn read_report(&mut self, storage: &str, index: u32) -> Result<(), LinkError> {
+        let mut places = vec![storage.to_string()];
+        if let Some(other) = self.profile.status_report_storage {
+            if !other.eq_ignore_ascii_case(storage) {
+                places.push(other.to_string());
+            }
+        }
+        for place in places {
+            if self.awaiting.contains(&(place.clone(), index)) {
+                return Ok(());
+            }
+            if !self.use_storage(&place).await? {
+                continue;
+            }
+            let r = self
+                .run(cmd(format!("AT+CMGR={index}")).timeout(Duration::from_secs(10)))
+                .await?;
+            if !r.is_ok() {
+                tracing::warn!(modem = %self.name(), storage = %place, index, result = %r.result, "AT+CMGR of a status report failed");
+                continue;
+            }
+            if let Some(stored) = parse_cmgr(&r.lines, index) {
+                self.offer(&place, stored).await;
+                return Ok(());
+            }
+            tracing::debug!(modem = %self.name(), storage = %place, index, "no status report there");
+        }
+        Ok(())
+    }
+
     async fn sweep(&mut self) -> Result<(), LinkError> {
-        let storage = self.config.storage.clone();
+        let storage = self.storage.clone();
         if !self.use_storage(&storage).await? {
             return Ok(());
         }
@@ -621,25 +753,80 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Hands a stored message over if it is a received SMS-DELIVER; sent messages and
-    /// status reports stay where they are.
+    /// Hands a stored message over if it is a received SMS-DELIVER or a status report;
+    /// sent messages stay where they are.
     async fn offer(&mut self, storage: &str, stored: StoredPdu) {
         if matches!(stored.stat, Some(2 | 3)) {
             return;
-        }
-        match message_type_indicator(&stored.hex) {
-            Some(0) => {}
-            other => {
-                tracing::debug!(modem = %self.name(), index = stored.index, mti = ?other, "not an SMS-DELIVER; left in storage");
-                return;
-            }
         }
         let source = PduSource::Sim {
             storage: storage.to_string(),
             index: stored.index,
         };
-        self.awaiting.insert((storage.to_string(), stored.index));
-        self.hand_over(stored.hex, stored.length, source).await;
+        match message_type_indicator(&stored.hex) {
+            Some(0) => {
+                self.awaiting.insert((storage.to_string(), stored.index));
+                self.hand_over(stored.hex, stored.length, source).await;
+            }
+            Some(2) => {
+                self.awaiting.insert((storage.to_string(), stored.index));
+                self.hand_over_report(stored.hex, source).await;
+            }
+            other => {
+                tracing::debug!(modem = %self.name(), index = stored.index, mti = ?other, "not an SMS-DELIVER or status report; left in storage");
+            }
+        }
+    }
+
+    /// Hands a status report over; it is deleted (or acknowledged) only after `Stored`.
+    /// One that does not decode is logged and left where it is.
+    async fn hand_over_report(&mut self, hex: String, source: PduSource) {
+        let forget = |s: &mut Self, source: &PduSource| {
+            if let PduSource::Sim { storage, index } = source {
+                s.awaiting.remove(&(storage.clone(), *index));
+            }
+        };
+        let report = match decode_status_report(&hex) {
+            Ok(report) => report,
+            Err(why) => {
+                tracing::warn!(modem = %self.name(), pdu = %hex, ?source, "status report does not decode ({why}); left on the modem");
+                forget(self, &source);
+                return;
+            }
+        };
+        let (ack, answer) = oneshot::channel();
+        let event = StatusReportEvent {
+            modem: self.config.name.clone(),
+            message_reference: report.message_reference,
+            recipient: report.recipient,
+            status: report.status,
+            outcome: report.outcome,
+            discharge_time: report.discharge_time,
+            submitted_time: report.submitted_time,
+            hex,
+            source: source.clone(),
+            ack,
+        };
+        if self
+            .events
+            .send(ModemEvent::StatusReport(event))
+            .await
+            .is_err()
+        {
+            tracing::error!(modem = %self.name(), "nobody receives modem events; status report stays on the modem");
+            forget(self, &source);
+            return;
+        }
+        self.wait_for_ack(source, Kind::Report, answer);
+    }
+
+    fn wait_for_ack(&self, source: PduSource, kind: Kind, answer: oneshot::Receiver<StoreOutcome>) {
+        let acks = self.ack_tx.clone();
+        tokio::spawn(async move {
+            let outcome = answer.await.ok();
+            // The session may be gone (reconnect): then nothing is deleted, by design.
+            let _ = acks.send((source, kind, outcome));
+        });
     }
 
     async fn hand_over(&mut self, hex: String, length: Option<usize>, source: PduSource) {
@@ -668,15 +855,10 @@ impl Session<'_> {
             }
             return;
         }
-        let acks = self.ack_tx.clone();
-        tokio::spawn(async move {
-            let outcome = answer.await.ok();
-            // The session may be gone (reconnect): then nothing is deleted, by design.
-            let _ = acks.send((source, outcome));
-        });
+        self.wait_for_ack(source, Kind::Sms, answer);
     }
 
-    async fn handle_ack(&mut self, (source, outcome): Ack) -> Result<(), LinkError> {
+    async fn handle_ack(&mut self, (source, kind, outcome): Ack) -> Result<(), LinkError> {
         match (source, outcome) {
             (PduSource::Sim { storage, index }, Some(StoreOutcome::Stored)) => {
                 self.awaiting.remove(&(storage.clone(), index));
@@ -698,7 +880,7 @@ impl Session<'_> {
                     Some(StoreOutcome::Failed(why)) => why,
                     _ => "gateway dropped the acknowledgement".to_string(),
                 };
-                tracing::warn!(modem = %self.name(), %storage, index, "not stored ({why}); kept on the SIM for the next sweep");
+                tracing::warn!(modem = %self.name(), %storage, index, ?kind, "not stored ({why}); kept on the SIM for the next sweep");
             }
             (PduSource::Direct, Some(StoreOutcome::Stored)) => {
                 if self.cnma {
@@ -710,15 +892,230 @@ impl Session<'_> {
             }
             (PduSource::Direct, outcome) => {
                 // Without AT+CNMA the network delivers it again.
-                tracing::warn!(modem = %self.name(), ?outcome, "direct message not stored; not acknowledged");
+                tracing::warn!(modem = %self.name(), ?outcome, ?kind, "direct delivery not stored; not acknowledged");
             }
+        }
+        Ok(())
+    }
+
+    async fn handle_request(&mut self, request: Request) -> Result<(), LinkError> {
+        match request {
+            Request::Send(send, reply) => {
+                let (outcome, lost) = self.send_sms(send).await;
+                let _ = reply.send(outcome);
+                match lost {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+            Request::Ussd(code, reply) => self.start_ussd(code, reply).await,
+        }
+    }
+
+    /// Sends every part; the answer for the owner, and the link error that ends the
+    /// connection if the port failed meanwhile.
+    async fn send_sms(
+        &mut self,
+        request: SendRequest,
+    ) -> (Result<SendReceipt, SendError>, Option<LinkError>) {
+        let options = pdu::SubmitOptions {
+            status_report: request.status_report,
+            validity: request.validity,
+            reference: request.reference,
+            ..pdu::SubmitOptions::default()
+        };
+        let parts = match pdu::encode_submit(&request.to, &request.text, &options) {
+            Ok(parts) => parts,
+            Err(e) => return (Err(SendError::Encode(e.to_string())), None),
+        };
+        let total = parts.len();
+        let mut sent = Vec::with_capacity(total);
+        for (i, part) in parts.into_iter().enumerate() {
+            let number = i + 1;
+            let command = cmd(format!("AT+CMGS={}", part.tpdu_len))
+                .timeout(self.config.send_timeout)
+                .payload(part.hex);
+            let r = match self.run(command).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let error = SendError::ConnectionLost {
+                        part: number,
+                        parts: total,
+                        sent,
+                        reason: e.to_string(),
+                    };
+                    return (Err(error), Some(e));
+                }
+            };
+            match &r.result {
+                FinalResult::Ok => match info(&r.lines, "+CMGS").and_then(|v| {
+                    v.split(',')
+                        .next()
+                        .and_then(|mr| mr.trim().parse::<u16>().ok())
+                }) {
+                    // TP-MR is one octet; a modem counting past 255 means it modulo 256.
+                    Some(mr) => sent.push((mr % 256) as u8),
+                    None => {
+                        tracing::warn!(modem = %self.name(), lines = ?r.lines, "part {number}/{total} sent without +CMGS: <mr>")
+                    }
+                },
+                FinalResult::Timeout => {
+                    tracing::warn!(modem = %self.name(), to = %request.to, "part {number}/{total}: AT+CMGS timed out");
+                    return (
+                        Err(SendError::Timeout {
+                            part: number,
+                            parts: total,
+                            sent,
+                        }),
+                        None,
+                    );
+                }
+                other => {
+                    let code = match other {
+                        FinalResult::CmsError(c) | FinalResult::CmeError(c) => c.numeric(),
+                        _ => None,
+                    };
+                    tracing::warn!(modem = %self.name(), to = %request.to, result = %other, "part {number}/{total} refused");
+                    return (
+                        Err(SendError::Rejected {
+                            part: number,
+                            parts: total,
+                            code,
+                            result: other.describe(),
+                            sent,
+                        }),
+                        None,
+                    );
+                }
+            }
+        }
+        tracing::info!(modem = %self.name(), to = %request.to, parts = total, references = ?sent, "sent");
+        (
+            Ok(SendReceipt {
+                message_references: sent,
+                parts: total,
+            }),
+            None,
+        )
+    }
+
+    /// Sends `AT+CUSD=1,"<code>",15`; the reply may be among the response lines (before
+    /// `OK`) or come later as a URC, which [`Session::ussd_line`] takes.
+    async fn start_ussd(
+        &mut self,
+        code: String,
+        reply: oneshot::Sender<Result<UssdReply, UssdError>>,
+    ) -> Result<(), LinkError> {
+        if self.ussd.is_some() {
+            let _ = reply.send(Err(UssdError::Busy));
+            return Ok(());
+        }
+        self.ussd = Some(PendingUssd {
+            reply,
+            deadline: Instant::now() + self.config.ussd_timeout,
+            fallback: None,
+        });
+        let command = cmd(format!("AT+CUSD=1,\"{code}\",15")).timeout(self.config.ussd_timeout);
+        let r = match self.run(command).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.finish_ussd(Err(UssdError::ConnectionLost(e.to_string())))
+                    .await?;
+                return Err(e);
+            }
+        };
+        if !r.is_ok() {
+            let why = r.result.describe();
+            return self.finish_ussd(Err(UssdError::Refused(why))).await;
+        }
+        for line in &r.lines {
+            if parse_cusd(line).is_some() {
+                self.ussd_line(line).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `+CUSD` line, solicited or not.
+    async fn ussd_line(&mut self, line: &str) -> Result<(), LinkError> {
+        let Some(cusd) = parse_cusd(line) else {
+            tracing::warn!(modem = %self.name(), %line, "malformed +CUSD");
+            return Ok(());
+        };
+        let Some(pending) = self.ussd.as_mut() else {
+            tracing::info!(modem = %self.name(), %line, "unsolicited USSD");
+            return Ok(());
+        };
+        if matches!(cusd.mode, 0 | 1) {
+            return self.finish_ussd(Ok(cusd_reply(cusd))).await;
+        }
+        // 2-5: a better line may follow at once ("Initiating Release" then the reply).
+        pending.fallback = Some(cusd);
+        pending.deadline = pending.deadline.min(Instant::now() + USSD_GRACE);
+        Ok(())
+    }
+
+    async fn ussd_deadline(&mut self) -> Result<(), LinkError> {
+        let Some(pending) = self.ussd.as_mut() else {
+            return Ok(());
+        };
+        let outcome = match pending.fallback.take() {
+            Some(cusd) if cusd.mode == 2 && cusd.raw.is_some() => Ok(cusd_reply(cusd)),
+            Some(cusd) => Err(UssdError::Network {
+                mode: cusd.mode,
+                meaning: cusd_mode_meaning(cusd.mode).to_string(),
+            }),
+            None => Err(UssdError::Timeout),
+        };
+        if matches!(outcome, Err(UssdError::Timeout)) {
+            // Close whatever the network may still have open.
+            self.optional("AT+CUSD=2").await?;
+        }
+        self.finish_ussd(outcome).await
+    }
+
+    async fn finish_ussd(
+        &mut self,
+        outcome: Result<UssdReply, UssdError>,
+    ) -> Result<(), LinkError> {
+        let Some(pending) = self.ussd.take() else {
+            return Ok(());
+        };
+        let open_session = matches!(&outcome, Ok(r) if r.mode == 1);
+        match &outcome {
+            Ok(r) => tracing::info!(modem = %self.name(), text = %r.text, "USSD reply"),
+            Err(e) => tracing::warn!(modem = %self.name(), "USSD failed: {e}"),
+        }
+        let _ = pending.reply.send(outcome);
+        if open_session {
+            // The network waits for an answer we will not give: release the session
+            // so that the next code is not refused.
+            self.optional("AT+CUSD=2").await?;
         }
         Ok(())
     }
 }
 
+fn cusd_reply(cusd: CusdLine) -> UssdReply {
+    let raw = cusd.raw.unwrap_or_default();
+    let (text, encoding) = decode_ussd(&raw, cusd.dcs);
+    UssdReply {
+        mode: cusd.mode,
+        text,
+        dcs: cusd.dcs,
+        encoding,
+        raw,
+    }
+}
+
 /// ICCIDs are 18 to 22 digits, sometimes padded with `F`.
 fn clean_iccid(value: &str) -> Option<String> {
-    let v = value.trim().trim_end_matches(['F', 'f']);
+    // `!ICCID: 89...`, `#CCID: 89...`: a prefix `single_value` does not know.
+    let v = value.rsplit(':').next().unwrap_or(value);
+    let v = v
+        .trim()
+        .trim_matches('"')
+        .trim()
+        .trim_end_matches(['F', 'f']);
     (v.len() >= 18 && v.len() <= 22 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.to_string())
 }
