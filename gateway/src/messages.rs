@@ -135,4 +135,36 @@ impl Gateway {
             .await?
             .ok_or(GatewayError::NotFound("message"))
     }
+    /// Marks every unread message of `user_id` read, or only those of one of its
+    /// assignments. Returns how many were marked and when. An assignment that is not
+    /// the user's is `NotFound`, as if it did not exist.
+    pub async fn mark_all_read(
+        &self,
+        user_id: i64,
+        assignment_id: Option<i64>,
+    ) -> GatewayResult<(usize, String)> {
+        let now = time::now_iso();
+        self.store
+            .write(move |txn| {
+                if let Some(a) = assignment_id {
+                    let owned: Option<i64> = txn
+                        .query_row(
+                            "SELECT id FROM assignments WHERE id = ?1 AND user_id = ?2",
+                            params![a, user_id],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if owned.is_none() {
+                        return Ok(Err(GatewayError::NotFound("assignment")));
+                    }
+                }
+                let marked = txn.execute(
+                    "UPDATE messages SET is_read = 1, read_at = ?1
+                     WHERE user_id = ?2 AND is_read = 0 AND (?3 IS NULL OR assignment_id = ?3)",
+                    params![now, user_id, assignment_id],
+                )?;
+                Ok(Ok((marked, now)))
+            })
+            .await?
+    }
 }

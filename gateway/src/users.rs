@@ -106,6 +106,36 @@ impl Gateway {
             .await?)
     }
 
+    /// The user behind an access token, and whether the token's login (its refresh
+    /// family) has been revoked since: one read for both, on every authenticated request.
+    pub async fn user_for_token(
+        &self,
+        id: i64,
+        family: String,
+    ) -> GatewayResult<Option<(User, bool)>> {
+        Ok(self
+            .store
+            .read(move |c| {
+                let user = c
+                    .query_row(
+                        &format!("SELECT {} FROM users WHERE id = ?1", User::COLUMNS),
+                        [id],
+                        User::from_row,
+                    )
+                    .optional()?;
+                let Some(user) = user else {
+                    return Ok(None);
+                };
+                let revoked: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ?1 AND revoked_at IS NOT NULL)",
+                    [family],
+                    |r| r.get(0),
+                )?;
+                Ok(Some((user, revoked)))
+            })
+            .await?)
+    }
+
     /// Records a successful login; returns the user with `last_login` set.
     pub async fn record_login(&self, id: i64) -> GatewayResult<User> {
         let now = time::now_iso();
