@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use api::auth::{random_password, AuthKeys};
 use config::Config;
 use drivers::modem::ModemConfig;
+use gateway::scheduler::SchedulerConfig;
 use gateway::Gateway;
 
 #[derive(Parser)]
@@ -262,17 +262,11 @@ async fn open_box(data_dir: &Path) -> Result<(Gateway, Arc<AuthKeys>, AdminAccou
         (None, _) => AdminAccount::Existing(email),
     };
 
-    // Leases end on time even when nobody asks: one cheap query a second.
-    let scheduler = gateway.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if let Err(e) = scheduler.expire_due_assignments().await {
-                tracing::error!("cannot expire due assignments: {e}");
-            }
-        }
-    });
+    gateway.start_scheduler(SchedulerConfig::default());
+    gateway
+        .start_dispatcher()
+        .await
+        .map_err(|e| format!("cannot start the outbound dispatcher: {e}"))?;
     Ok((gateway, auth, admin))
 }
 

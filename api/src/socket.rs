@@ -229,6 +229,21 @@ async fn emit_event(io: &SocketIo, event: &Event) {
                 tracing::warn!("cannot emit new_message: {e}");
             }
         }
+        Event::MessageUpdated {
+            user_id, message, ..
+        } => {
+            let mut rooms = vec![ADMIN_ROOM.to_string()];
+            if let Some(u) = user_id {
+                rooms.push(user_room(*u));
+            }
+            if let Some(a) = message.assignment_id {
+                rooms.push(assignment_room(a));
+            }
+            let payload = json!({ "message": message_json(message) });
+            if let Err(e) = io.to(rooms).emit("message_updated", &payload).await {
+                tracing::warn!("cannot emit message_updated: {e}");
+            }
+        }
         Event::AssignmentStatus {
             user_id,
             assignment_id,

@@ -20,6 +20,12 @@ pub enum Event {
         message: Box<MessageView>,
         assignment: Option<AssignmentRef>,
     },
+    /// A message changed after it was delivered: a late part completed it.
+    MessageUpdated {
+        event_id: i64,
+        user_id: Option<i64>,
+        message: Box<MessageView>,
+    },
     /// An assignment changed status (expired, released).
     AssignmentStatus {
         event_id: i64,
@@ -44,6 +50,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::NewMessage { .. } => "new_message",
+            Event::MessageUpdated { .. } => "message_updated",
             Event::AssignmentStatus { .. } => "assignment_status",
             Event::SmsStatus { .. } => "sms_status",
         }

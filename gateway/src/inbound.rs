@@ -38,7 +38,8 @@ pub struct InboundPdu {
 pub enum Accepted {
     /// A whole message was stored (the last part of a concatenated one completes it).
     Message(Box<MessageView>),
-    /// One part of a concatenated message was stored; the rest has not arrived yet.
+    /// One part of a concatenated message was stored; the rest has not arrived yet
+    /// (after a timeout the message is delivered incomplete; see [`Gateway::flush_incomplete`]).
     Part { seq: u8, total: u8 },
     /// This exact PDU was stored before (read twice after a reconnect or a crash).
     Duplicate,
@@ -100,7 +101,8 @@ impl Gateway {
         let facts = decode_deliver(&inbound.hex);
         let key = dedupe_key(inbound.to_number.as_deref(), &inbound.channel, &inbound.hex);
         let received_at = time::now_iso();
-        let (accepted, event) = self
+        let late_window = time::iso(time::now() - chrono::Duration::hours(LATE_PART_WINDOW_HOURS));
+        let (accepted, events) = self
             .store
             .write(move |txn| {
                 let inserted = txn.execute(
@@ -116,16 +118,16 @@ impl Gateway {
                     ],
                 )?;
                 if inserted == 0 {
-                    return Ok((Accepted::Duplicate, None));
+                    return Ok((Accepted::Duplicate, Vec::new()));
                 }
                 let pdu_row = txn.last_insert_rowid();
                 let facts = match facts {
                     Ok(f) => f,
-                    Err(e) => return Ok((Accepted::Undecodable(e), None)),
+                    Err(e) => return Ok((Accepted::Undecodable(e), Vec::new())),
                 };
                 let to = inbound.to_number.clone().unwrap_or_default();
-                let new = match facts.concat {
-                    None => NewMessage {
+                let Some((reference, total, seq)) = facts.concat else {
+                    let new = NewMessage {
                         to_number: to,
                         from_number: facts.from,
                         content: facts.text,
@@ -135,56 +137,341 @@ impl Gateway {
                         parts_total: 1,
                         parts_received: 1,
                         extra_data: serde_json::json!({}),
-                    },
-                    Some((reference, total, seq)) => {
-                        txn.execute(
-                            "INSERT INTO message_parts (to_number, from_number, concat_ref, total, seq, text, sent_at, received_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-                            params![to, facts.from, reference, total, seq, facts.text, facts.sent_at, received_at],
-                        )?;
-                        let parts = open_parts(txn, &to, &facts.from, reference, total)?;
-                        if parts.len() < usize::from(total) {
-                            return Ok((Accepted::Part { seq, total }, None));
-                        }
-                        let content: String = parts.iter().map(|p| p.1.as_str()).collect();
-                        let sent_at = parts.iter().find_map(|p| p.2.clone());
-                        let new = NewMessage {
-                            to_number: to.clone(),
-                            from_number: facts.from.clone(),
-                            content,
-                            sent_at,
-                            provider: inbound.provider,
-                            channel: inbound.channel,
-                            parts_total: i64::from(total),
-                            parts_received: i64::from(total),
-                            extra_data: serde_json::json!({ "concat_ref": reference }),
-                        };
-                        let (view, event) = insert_message(txn, new, &received_at)?;
-                        txn.execute(
-                            "UPDATE message_parts SET message_id = ?1 WHERE to_number = ?2 AND from_number = ?3
-                             AND concat_ref = ?4 AND total = ?5 AND message_id IS NULL",
-                            params![view.id, to, facts.from, reference, total],
-                        )?;
-                        txn.execute(
-                            "UPDATE inbound_pdus SET message_id = ?1 WHERE id = ?2",
-                            params![view.id, pdu_row],
-                        )?;
-                        return Ok((Accepted::Message(Box::new(view)), Some(event)));
-                    }
+                    };
+                    let (view, event) = insert_message(txn, new, &received_at)?;
+                    link_pdu(txn, pdu_row, view.id)?;
+                    return Ok((Accepted::Message(Box::new(view)), vec![event]));
                 };
-                let (view, event) = insert_message(txn, new, &received_at)?;
-                txn.execute(
-                    "UPDATE inbound_pdus SET message_id = ?1 WHERE id = ?2",
-                    params![view.id, pdu_row],
-                )?;
-                Ok((Accepted::Message(Box::new(view)), Some(event)))
+                let group = Group {
+                    to,
+                    from: facts.from,
+                    reference,
+                    total,
+                };
+                let mut events = Vec::new();
+                // A part that arrives after its message was delivered incomplete completes
+                // it, unless a newer group with this key is open (the key was reused).
+                let late_for = if group.open_count(txn)? == 0 {
+                    group.incomplete_message_missing(txn, seq, &late_window)?
+                } else {
+                    None
+                };
+                if let Some(message_id) = late_for {
+                    group.insert_part(txn, seq, &facts.text, facts.sent_at.as_deref(), &received_at, Some(message_id))?;
+                    link_pdu(txn, pdu_row, message_id)?;
+                    let (view, event) = refresh_message(txn, message_id, &received_at)?;
+                    return Ok((Accepted::Message(Box::new(view)), vec![event]));
+                }
+                // The same reference and seq already open: a new message reused the
+                // reference. The old group will never complete: deliver it as it is.
+                if group.has_open_seq(txn, seq)? {
+                    if let Some((_, event)) =
+                        group.deliver(txn, &inbound.provider, &inbound.channel, &received_at)?
+                    {
+                        events.push(event);
+                    }
+                }
+                group.insert_part(txn, seq, &facts.text, facts.sent_at.as_deref(), &received_at, None)?;
+                if group.open_count(txn)? < usize::from(total) {
+                    return Ok((Accepted::Part { seq, total }, events));
+                }
+                let Some((view, event)) =
+                    group.deliver(txn, &inbound.provider, &inbound.channel, &received_at)?
+                else {
+                    return Ok((Accepted::Part { seq, total }, events));
+                };
+                link_pdu(txn, pdu_row, view.id)?;
+                events.push(event);
+                Ok((Accepted::Message(Box::new(view)), events))
             })
             .await?;
-        if let Some(event) = event {
+        for event in events {
             self.events.publish(event);
         }
         Ok(accepted)
     }
+
+    /// Delivers, marked incomplete, every concatenated message whose first part arrived
+    /// more than `after` ago and whose other parts have not. A late part updates it.
+    /// Called by the scheduler; returns how many were delivered.
+    pub async fn flush_incomplete(&self, after: std::time::Duration) -> GatewayResult<usize> {
+        let cutoff = time::iso(
+            time::now() - chrono::Duration::from_std(after).unwrap_or(chrono::Duration::zero()),
+        );
+        let now = time::now_iso();
+        let events = self
+            .store
+            .write(move |txn| {
+                let mut stmt = txn.prepare_cached(
+                    "SELECT to_number, from_number, concat_ref, total, MIN(received_at) AS first
+                     FROM message_parts WHERE message_id IS NULL
+                     GROUP BY to_number, from_number, concat_ref, total HAVING first <= ?1",
+                )?;
+                let groups = stmt
+                    .query_map([&cutoff], |r| {
+                        Ok(Group {
+                            to: r.get(0)?,
+                            from: r.get(1)?,
+                            reference: r.get(2)?,
+                            total: r.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                drop(stmt);
+                let mut events = Vec::new();
+                for group in groups {
+                    // The parts' channel is that of the PDUs they came in.
+                    let (provider, channel) = group.origin(txn)?;
+                    if let Some((_, event)) = group.deliver(txn, &provider, &channel, &now)? {
+                        events.push(event);
+                    }
+                }
+                Ok(events)
+            })
+            .await?;
+        let n = events.len();
+        for event in events {
+            self.events.publish(event);
+        }
+        Ok(n)
+    }
+}
+
+/// How long after an incomplete delivery a late part still completes its message.
+const LATE_PART_WINDOW_HOURS: i64 = 24;
+
+/// Marks where missing parts of an incomplete message were; no digits, so the OTP
+/// extractor cannot take it for a code.
+const MISSING_PART: &str = "[…]";
+
+fn link_pdu(txn: &Transaction<'_>, pdu_row: i64, message_id: i64) -> rusqlite::Result<()> {
+    txn.execute(
+        "UPDATE inbound_pdus SET message_id = ?1 WHERE id = ?2",
+        params![message_id, pdu_row],
+    )?;
+    Ok(())
+}
+
+/// The reassembly key of a concatenated message.
+struct Group {
+    to: String,
+    from: String,
+    reference: u16,
+    total: u8,
+}
+
+impl Group {
+    fn insert_part(
+        &self,
+        txn: &Transaction<'_>,
+        seq: u8,
+        text: &str,
+        sent_at: Option<&str>,
+        received_at: &str,
+        message_id: Option<i64>,
+    ) -> rusqlite::Result<()> {
+        txn.execute(
+            "INSERT INTO message_parts (to_number, from_number, concat_ref, total, seq, text, sent_at, received_at, message_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![self.to, self.from, self.reference, self.total, seq, text, sent_at, received_at, message_id],
+        )?;
+        Ok(())
+    }
+
+    fn has_open_seq(&self, txn: &Transaction<'_>, seq: u8) -> rusqlite::Result<bool> {
+        txn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM message_parts WHERE to_number = ?1 AND from_number = ?2
+             AND concat_ref = ?3 AND total = ?4 AND seq = ?5 AND message_id IS NULL)",
+            params![self.to, self.from, self.reference, self.total, seq],
+            |r| r.get(0),
+        )
+    }
+
+    fn open_count(&self, txn: &Transaction<'_>) -> rusqlite::Result<usize> {
+        let n: i64 = txn.query_row(
+            "SELECT COUNT(DISTINCT seq) FROM message_parts WHERE to_number = ?1 AND from_number = ?2
+             AND concat_ref = ?3 AND total = ?4 AND message_id IS NULL",
+            params![self.to, self.from, self.reference, self.total],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// A recent incomplete message of this group that lacks part `seq`.
+    fn incomplete_message_missing(
+        &self,
+        txn: &Transaction<'_>,
+        seq: u8,
+        since: &str,
+    ) -> rusqlite::Result<Option<i64>> {
+        txn.query_row(
+            "SELECT m.id FROM messages m WHERE m.to_number = ?1 AND m.from_number = ?2
+               AND m.parts_total = ?4 AND m.parts_received < m.parts_total AND m.received_at >= ?6
+               AND json_extract(m.extra_data, '$.concat_ref') = ?3
+               AND NOT EXISTS (SELECT 1 FROM message_parts p WHERE p.message_id = m.id AND p.seq = ?5)
+             ORDER BY m.id DESC LIMIT 1",
+            params![self.to, self.from, self.reference, self.total, seq, since],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
+    /// The provider and channel the group's parts arrived on.
+    fn origin(&self, txn: &Transaction<'_>) -> rusqlite::Result<(String, String)> {
+        let channel: Option<String> = txn
+            .query_row(
+                "SELECT channel FROM inbound_pdus WHERE to_number = ?1 ORDER BY id DESC LIMIT 1",
+                [&self.to],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let provider: Option<String> = txn
+            .query_row(
+                "SELECT provider FROM numbers WHERE number = ?1",
+                [&self.to],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok((
+            provider.unwrap_or_else(|| "modem".into()),
+            channel.unwrap_or_default(),
+        ))
+    }
+
+    /// Turns the open parts into a message (incomplete when parts are missing).
+    fn deliver(
+        &self,
+        txn: &Transaction<'_>,
+        provider: &str,
+        channel: &str,
+        received_at: &str,
+    ) -> rusqlite::Result<Option<(MessageView, Event)>> {
+        let parts = self.open_parts(txn)?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let new = NewMessage {
+            to_number: self.to.clone(),
+            from_number: self.from.clone(),
+            content: assemble(&parts, self.total),
+            sent_at: parts.iter().find_map(|p| p.2.clone()),
+            provider: provider.to_string(),
+            channel: channel.to_string(),
+            parts_total: i64::from(self.total),
+            parts_received: parts.len() as i64,
+            extra_data: extra_data(self.reference, self.total, &parts),
+        };
+        let (view, event) = insert_message(txn, new, received_at)?;
+        txn.execute(
+            "UPDATE message_parts SET message_id = ?1 WHERE to_number = ?2 AND from_number = ?3
+             AND concat_ref = ?4 AND total = ?5 AND message_id IS NULL",
+            params![view.id, self.to, self.from, self.reference, self.total],
+        )?;
+        Ok(Some((view, event)))
+    }
+
+    /// The open parts, one per seq, in order: (seq, text, sent_at).
+    fn open_parts(
+        &self,
+        txn: &Transaction<'_>,
+    ) -> rusqlite::Result<Vec<(u8, String, Option<String>)>> {
+        let mut stmt = txn.prepare_cached(
+            "SELECT seq, text, sent_at FROM message_parts WHERE to_number = ?1 AND from_number = ?2
+             AND concat_ref = ?3 AND total = ?4 AND message_id IS NULL GROUP BY seq ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![self.to, self.from, self.reference, self.total],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .collect();
+        rows
+    }
+}
+
+/// The text of a concatenated message from the parts at hand, with a marker for each
+/// missing one.
+fn assemble(parts: &[(u8, String, Option<String>)], total: u8) -> String {
+    let mut out = String::new();
+    for seq in 1..=total {
+        match parts.iter().find(|p| p.0 == seq) {
+            Some(p) => out.push_str(&p.1),
+            None => out.push_str(MISSING_PART),
+        }
+    }
+    out
+}
+
+fn extra_data(
+    reference: u16,
+    total: u8,
+    parts: &[(u8, String, Option<String>)],
+) -> serde_json::Value {
+    let missing: Vec<u8> = (1..=total)
+        .filter(|s| !parts.iter().any(|p| p.0 == *s))
+        .collect();
+    if missing.is_empty() {
+        serde_json::json!({ "concat_ref": reference })
+    } else {
+        serde_json::json!({ "concat_ref": reference, "incomplete": true, "missing_parts": missing })
+    }
+}
+
+/// Rebuilds a message from all its parts after a late one arrived; re-classifies it.
+fn refresh_message(
+    txn: &Transaction<'_>,
+    message_id: i64,
+    at: &str,
+) -> rusqlite::Result<(MessageView, Event)> {
+    let (reference, total): (u16, u8) = txn.query_row(
+        "SELECT json_extract(extra_data, '$.concat_ref'), parts_total FROM messages WHERE id = ?1",
+        [message_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut stmt = txn.prepare_cached(
+        "SELECT seq, text, sent_at FROM message_parts WHERE message_id = ?1 GROUP BY seq ORDER BY seq",
+    )?;
+    let parts = stmt
+        .query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<(u8, String, Option<String>)>, _>>()?;
+    drop(stmt);
+    let content = assemble(&parts, total);
+    let from: String = txn.query_row(
+        "SELECT from_number FROM messages WHERE id = ?1",
+        [message_id],
+        |r| r.get(0),
+    )?;
+    let found = otp::extract(&content, Some(&from));
+    txn.execute(
+        "UPDATE messages SET content = ?1, parts_received = ?2, extra_data = ?3, type = ?4, otp_code = ?5, service = ?6
+         WHERE id = ?7",
+        params![
+            content,
+            parts.len() as i64,
+            extra_data(reference, total, &parts).to_string(),
+            found.kind.as_str(),
+            found.code,
+            found.service,
+            message_id
+        ],
+    )?;
+    let view = txn.query_row(
+        &format!(
+            "SELECT {} FROM messages m WHERE m.id = ?1",
+            MessageView::COLUMNS
+        ),
+        [message_id],
+        MessageView::from_row,
+    )?;
+    let event_id = events::record(txn, "message_updated", view.user_id, &view, at)?;
+    Ok((
+        view.clone(),
+        Event::MessageUpdated {
+            event_id,
+            user_id: view.user_id,
+            message: Box::new(view),
+        },
+    ))
 }
 
 /// A complete message about to be stored.
@@ -198,26 +485,6 @@ pub(crate) struct NewMessage {
     pub parts_total: i64,
     pub parts_received: i64,
     pub extra_data: serde_json::Value,
-}
-
-/// The unassembled parts of one concatenated message, in order: (seq, text, sent_at).
-fn open_parts(
-    txn: &Transaction<'_>,
-    to: &str,
-    from: &str,
-    reference: u16,
-    total: u8,
-) -> rusqlite::Result<Vec<(u8, String, Option<String>)>> {
-    let mut stmt = txn.prepare_cached(
-        "SELECT seq, text, sent_at FROM message_parts WHERE to_number = ?1 AND from_number = ?2
-         AND concat_ref = ?3 AND total = ?4 AND message_id IS NULL ORDER BY seq",
-    )?;
-    let rows = stmt
-        .query_map(params![to, from, reference, total], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect();
-    rows
 }
 
 /// Classifies, routes and inserts a complete message with its event row.

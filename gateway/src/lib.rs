@@ -13,6 +13,7 @@
 //! - [`users`]: users and refresh-token families.
 //! - [`api_keys`]: hashed API keys for server-to-server clients.
 //! - [`events`]: events written with the change they report, then fanned out live.
+//! - [`scheduler`]: lease expiry and the incomplete-message timeout, on time.
 //! - [`channels`]: runs modem drivers and emulators and feeds their PDUs to [`inbound`].
 //! - [`time`]: the timestamp format every API and table uses.
 //!
@@ -28,6 +29,7 @@ pub mod model;
 pub mod numbers;
 pub mod otp;
 pub mod outbound;
+pub mod scheduler;
 pub mod store;
 pub mod time;
 pub mod users;

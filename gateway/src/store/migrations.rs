@@ -84,9 +84,11 @@ const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL,
         sent_at TEXT,
         received_at TEXT NOT NULL,
-        message_id INTEGER REFERENCES messages(id),
-        UNIQUE (to_number, from_number, concat_ref, total, seq)
+        message_id INTEGER REFERENCES messages(id)
     );
+    -- Not unique: references wrap (an 8-bit one after 256 messages), so a finished
+    -- group's key comes back; only the open parts of a group are unique by seq.
+    CREATE INDEX message_parts_group ON message_parts(to_number, from_number, concat_ref, total, seq);
 
     CREATE TABLE messages (
         id INTEGER PRIMARY KEY,
@@ -186,7 +188,7 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
 
-    -- When the first part of a concatenated message arrived, for the incomplete timeout.
+    -- Open parts by age, for the incomplete-message timeout.
     CREATE INDEX message_parts_open ON message_parts(message_id, received_at);
     "#,
     // 3: API keys for server-to-server clients, stored as SHA-256 of the key.
