@@ -6,14 +6,19 @@
 //! stays on the SIM and the driver's next sweep offers it again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use drivers::emulator::{self, EmulatorConfig, EmulatorHandle};
-use drivers::modem::{self, ModemConfig, ModemEvent, ModemHandle, ModemStatus, StoreOutcome};
+use drivers::modem::{
+    self, ModemClient, ModemConfig, ModemEvent, ModemHandle, ModemState, ModemStatus,
+    ReportOutcome, StoreOutcome,
+};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::inbound::{Accepted, InboundPdu};
 use crate::numbers::NumberRegistration;
+use crate::outbound::{BoxFuture, DeliveryStatus, SendChannel, SendFailure, Sent};
 use crate::{Gateway, GatewayError, GatewayResult};
 
 #[derive(Default)]
@@ -38,6 +43,14 @@ impl Gateway {
         }
         let (tx, rx) = mpsc::channel(64);
         let handle = modem::spawn(config.clone(), tx);
+        self.add_send_channel(Arc::new(ModemChannel {
+            name: config.name.clone(),
+            provider: provider.to_string(),
+            configured_number: config.number.clone(),
+            client: handle.client(),
+            next_reference: AtomicU16::new(rand::random::<u16>()),
+        }))
+        .await;
         self.channels.modems.lock().await.push(handle);
         tokio::spawn(forward_modem_events(
             self.clone(),
@@ -81,6 +94,7 @@ impl Gateway {
     pub async fn stop_modems(&self) {
         let modems = std::mem::take(&mut *self.channels.modems.lock().await);
         for m in modems {
+            self.remove_send_channel(m.name()).await;
             m.shutdown().await;
         }
     }
@@ -93,6 +107,66 @@ impl Gateway {
             out.push(m.status().await);
         }
         out
+    }
+}
+
+/// A modem's SIM as a channel of the outbound queue.
+struct ModemChannel {
+    name: String,
+    provider: String,
+    configured_number: Option<String>,
+    client: ModemClient,
+    next_reference: AtomicU16,
+}
+
+impl SendChannel for ModemChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    fn number(&self) -> Option<String> {
+        self.configured_number
+            .clone()
+            .or_else(|| self.client.status().number)
+    }
+
+    fn is_ready(&self) -> bool {
+        self.client.status().state == ModemState::Ready
+    }
+
+    fn send<'a>(
+        &'a self,
+        to: &'a str,
+        text: &'a str,
+        status_report: bool,
+    ) -> BoxFuture<'a, Result<Sent, SendFailure>> {
+        Box::pin(async move {
+            let request = modem::SendRequest {
+                to: to.to_string(),
+                text: text.to_string(),
+                status_report,
+                validity: None,
+                // Wraps within the 8-bit concatenation IE; a receiver keys on sender too.
+                reference: self.next_reference.fetch_add(1, Ordering::Relaxed) % 256,
+            };
+            match self.client.send(request).await {
+                Ok(receipt) => Ok(Sent {
+                    references: receipt
+                        .message_references
+                        .iter()
+                        .map(|mr| mr.to_string())
+                        .collect(),
+                }),
+                Err(e) => Err(SendFailure {
+                    retryable: e.is_retryable(),
+                    message: e.to_string(),
+                }),
+            }
+        })
     }
 }
 
@@ -140,17 +214,33 @@ async fn forward_modem_events(
                 let _ = received.ack.send(answer);
             }
             ModemEvent::StatusReport(report) => {
-                // TODO(lead): forward to the outbound queue's status update and answer
-                // `Stored` after its commit. Until then the ack is dropped, so the report
-                // stays on the SIM (or unacknowledged) and is offered again: never lost.
-                tracing::info!(
-                    modem = %report.modem,
-                    reference = report.message_reference,
-                    recipient = %report.recipient,
-                    status = report.status.code(),
-                    "status report received; not yet handled by the gateway"
-                );
-                drop(report.ack);
+                let status = match report.outcome {
+                    ReportOutcome::Delivered => DeliveryStatus::Delivered,
+                    ReportOutcome::Failed => DeliveryStatus::Undelivered,
+                    ReportOutcome::Pending => DeliveryStatus::Pending,
+                };
+                let reference = report.message_reference.to_string();
+                let answer = match gateway
+                    .record_delivery_status(&report.modem, &reference, status)
+                    .await
+                {
+                    Ok(matched) => {
+                        if matched.is_none() && status != DeliveryStatus::Pending {
+                            tracing::info!(
+                                modem = %report.modem,
+                                reference,
+                                recipient = %report.recipient,
+                                "status report for a message this box did not send (or no longer knows)"
+                            );
+                        }
+                        StoreOutcome::Stored
+                    }
+                    Err(e) => {
+                        tracing::error!(modem = %report.modem, "cannot record a status report, it stays on the SIM: {e}");
+                        StoreOutcome::Failed(e.to_string())
+                    }
+                };
+                let _ = report.ack.send(answer);
             }
             ModemEvent::Status(status) => {
                 if registered.is_none() {
