@@ -463,7 +463,13 @@ fn refresh_message(
         [message_id],
         MessageView::from_row,
     )?;
-    let event_id = events::record(txn, "message_updated", view.user_id, &view, at)?;
+    let event_id = events::record(
+        txn,
+        "message_updated",
+        view.user_id,
+        &serde_json::json!({ "message": view }),
+        at,
+    )?;
     Ok((
         view.clone(),
         Event::MessageUpdated {
@@ -540,7 +546,13 @@ pub(crate) fn insert_message(
         MessageView::from_row,
     )?;
     let assignment = lease.map(|(id, _, number)| AssignmentRef { id, number });
-    let event_id = events::record(txn, "new_message", user_id, &view, received_at)?;
+    let event_id = events::record(
+        txn,
+        "new_message",
+        user_id,
+        &serde_json::json!({ "message": view, "assignment": assignment }),
+        received_at,
+    )?;
     Ok((
         view.clone(),
         Event::NewMessage {
