@@ -1,8 +1,11 @@
 //! The box's own admin API under `/api/admin`. Every route takes the [`Admin`]
 //! extractor, so the role check lives in one place.
 //!
-//! `POST /api/admin/emulator/sms`: the emulated modem holding `to` receives an SMS
-//! exactly as a real one would (encoded, split into parts, stored on its SIM, `+CMTI`).
+//! - `POST /api/admin/emulator/sms`: the emulated modem holding `to` receives an SMS
+//!   exactly as a real one would (encoded, split into parts, stored on its SIM, `+CMTI`).
+//! - `POST /api/admin/notifications` `{type, title, message, severity}`: a Socket.IO
+//!   `system_notification` to every connected client (DispoSMS shape, with `timestamp`).
+//!   Live only: a client that is not connected does not get it later.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +19,9 @@ use crate::disposms::extract::{Admin, Body};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/emulator/sms", post(inject_sms))
+    Router::new()
+        .route("/admin/emulator/sms", post(inject_sms))
+        .route("/admin/notifications", post(notify))
 }
 
 /// What to inject: a text from a sender, or raw SMS-DELIVER PDUs.
@@ -133,6 +138,73 @@ async fn inject_sms(
     ))
 }
 
+const SEVERITIES: &[&str] = &["info", "warning", "error", "critical"];
+
+/// Validates a notification; returns the payload `system_notification` carries.
+fn parse_notification(body: &Value) -> Result<Value, DispoError> {
+    let mut errors = Vec::new();
+    let mut text = |field: &str, required: bool, max: usize| -> Option<String> {
+        match body.get(field) {
+            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= max => {
+                Some(s.trim().to_string())
+            }
+            None | Some(Value::Null) if !required => None,
+            other => {
+                errors.push(FieldError::new(
+                    field,
+                    format!("A text of 1 to {max} characters is required"),
+                    other,
+                ));
+                None
+            }
+        }
+    };
+    let kind = text("type", false, 50).unwrap_or_else(|| "announcement".into());
+    let title = text("title", true, 200);
+    let message = text("message", true, 2000);
+    let severity = match body.get("severity") {
+        None | Some(Value::Null) => "info".to_string(),
+        Some(Value::String(s)) if SEVERITIES.contains(&s.as_str()) => s.clone(),
+        Some(other) => {
+            errors.push(FieldError::new(
+                "severity",
+                "Must be one of info, warning, error, critical",
+                other,
+            ));
+            String::new()
+        }
+    };
+    match (title, message, errors.is_empty()) {
+        (Some(title), Some(message), true) => Ok(json!({
+            "type": kind,
+            "title": title,
+            "message": message,
+            "severity": severity,
+            "timestamp": gateway::time::now_iso(),
+        })),
+        _ => Err(DispoError::validation(errors)),
+    }
+}
+
+async fn notify(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Body(body): Body<Value>,
+) -> Result<Response, DispoError> {
+    let payload = parse_notification(&body)?;
+    let recipients = state.io.sockets().len();
+    state
+        .io
+        .emit("system_notification", &payload)
+        .await
+        .map_err(|e| DispoError::new(Code::Internal, format!("Cannot broadcast: {e}")))?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "notification": payload, "recipients": recipients }),
+        "Notification sent",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +230,21 @@ mod tests {
         ] {
             let err = parse_injection(&bad).err().expect("must be refused");
             assert_eq!(err.code, Code::Validation, "{bad}");
+        }
+    }
+
+    #[test]
+    fn notifications_need_a_title_and_a_message() {
+        let n = parse_notification(&json!({"title": "T", "message": "M"})).expect("valid");
+        assert_eq!(n["severity"], "info");
+        assert_eq!(n["type"], "announcement");
+        for bad in [
+            json!({"message": "M"}),
+            json!({"title": "T"}),
+            json!({"title": "T", "message": "M", "severity": "loud"}),
+            json!({"title": 1, "message": "M"}),
+        ] {
+            assert!(parse_notification(&bad).is_err(), "{bad}");
         }
     }
 }

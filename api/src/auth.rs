@@ -220,32 +220,99 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 pub struct Caller {
     pub user_id: i64,
     pub role: Role,
-    pub claims: Claims,
+    pub credential: Credential,
+}
+
+/// What the caller proved itself with.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An access token; its `fam` is the login it belongs to (logout revokes it).
+    Token(Claims),
+    /// An API key (server-to-server).
+    ApiKey,
 }
 
 impl Caller {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// The access token's claims, if the caller used one.
+    pub fn claims(&self) -> Option<&Claims> {
+        match &self.credential {
+            Credential::Token(c) => Some(c),
+            Credential::ApiKey => None,
+        }
+    }
 }
 
 /// Turns verified claims into a caller, checking the account still exists and is
-/// active (a banned user's unexpired token stops working at once).
+/// active (a banned user's unexpired token stops working at once) and that its login
+/// was not logged out or revoked (a reused refresh token revokes the whole login).
 pub async fn resolve_caller(gateway: &gateway::Gateway, claims: Claims) -> Result<Caller, String> {
     let id = claims.user_id().ok_or("The token names no user")?;
-    let user = gateway
-        .user_by_id(id)
+    let (user, revoked) = gateway
+        .user_for_token(id, claims.fam.clone())
         .await
         .map_err(|e| format!("Cannot check the account: {e}"))?
         .ok_or("The token's user no longer exists")?;
+    if revoked {
+        return Err("This session has been logged out or revoked".into());
+    }
     if !user.is_active {
         return Err("This account is disabled".into());
     }
     Ok(Caller {
         user_id: user.id,
         role: user.role,
-        claims,
+        credential: Credential::Token(claims),
     })
+}
+
+/// API keys look like `sgk_` and 43 URL-safe base64 characters (256 random bits).
+pub const API_KEY_PREFIX: &str = "sgk_";
+
+/// A new API key; only its [`api_key_hash`] is stored.
+pub fn new_api_key() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    format!(
+        "{API_KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    )
+}
+
+/// Lower-case hex SHA-256 of a key: what the store keeps and looks keys up by.
+/// A key has 256 random bits, so a fast hash is enough (no password stretching).
+pub fn api_key_hash(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The caller an API key acts for, if the key is live and its user active.
+pub async fn resolve_api_key(gateway: &gateway::Gateway, key: &str) -> Result<Caller, String> {
+    let user = gateway
+        .user_by_api_key(api_key_hash(key))
+        .await
+        .map_err(|e| format!("Cannot check the API key: {e}"))?
+        .ok_or("The API key is invalid, expired or revoked")?;
+    if !user.is_active {
+        return Err("This account is disabled".into());
+    }
+    Ok(Caller {
+        user_id: user.id,
+        role: user.role,
+        credential: Credential::ApiKey,
+    })
+}
+
+/// Reads an API key from `X-API-Key`, or from `Authorization: Bearer sgk_...`.
+pub fn api_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get("x-api-key") {
+        return v.to_str().ok().map(str::trim).filter(|k| !k.is_empty());
+    }
+    bearer(headers).filter(|t| t.starts_with(API_KEY_PREFIX))
 }
 
 /// Reads `Authorization: Bearer <token>`.
@@ -300,6 +367,58 @@ mod tests {
         let other = AuthKeys::from_secret(b"another secret another secret!!!");
         assert!(other.verify(&pair.access_token, "access").is_err());
         assert!(keys.verify("not.a.token", "access").is_err());
+    }
+
+    #[test]
+    fn unsigned_expired_and_foreign_tokens_are_refused() {
+        use base64::Engine;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let keys = AuthKeys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let now = time::now().timestamp();
+        let claims = format!(
+            r#"{{"sub":"7","role":"admin","typ":"access","iat":{now},"exp":{},"jti":"x","fam":"f"}}"#,
+            now + 600
+        );
+        // alg "none", with and without a trailing dot and with a junk signature.
+        let header = b64(r#"{"alg":"none","typ":"JWT"}"#);
+        for token in [
+            format!("{header}.{}.", b64(&claims)),
+            format!("{header}.{}", b64(&claims)),
+            format!("{header}.{}.c2ln", b64(&claims)),
+        ] {
+            assert!(keys.verify(&token, "access").is_err(), "{token}");
+        }
+        // HS512 with the right secret is still not our algorithm.
+        let other_alg = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &serde_json::from_str::<Claims>(&claims).expect("claims"),
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("sign");
+        assert!(keys.verify(&other_alg, "access").is_err());
+        // Expired is told apart.
+        let mut old = keys.issue(&user(Role::User), None);
+        let expired = Claims {
+            iat: now - 7200,
+            exp: now - 3600,
+            ..keys.verify(&old.access_token, "access").expect("fresh")
+        };
+        old.access_token = keys.sign(&expired);
+        assert!(matches!(
+            keys.verify(&old.access_token, "access"),
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[test]
+    fn api_keys_are_random_and_hashed() {
+        let a = new_api_key();
+        let b = new_api_key();
+        assert_ne!(a, b);
+        assert!(a.starts_with(API_KEY_PREFIX) && a.len() == API_KEY_PREFIX.len() + 43);
+        assert_eq!(api_key_hash(&a).len(), 64);
+        assert_eq!(api_key_hash(&a), api_key_hash(&a));
+        assert_ne!(api_key_hash(&a), api_key_hash(&b));
     }
 
     #[tokio::test]

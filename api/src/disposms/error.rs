@@ -23,10 +23,16 @@ pub enum Code {
     AssignmentExpired,
     Provider,
     Internal,
+    /// 413 (the seed has no code for it): `VALIDATION_ERROR`.
+    PayloadTooLarge,
+    /// 405 (the seed has no code for it): `VALIDATION_ERROR`.
+    MethodNotAllowed,
+    /// 503, e.g. a request that ran past its timeout: `INTERNAL_ERROR`.
+    Unavailable,
 }
 
 impl Code {
-    fn parts(self) -> (StatusCode, &'static str) {
+    pub fn parts(self) -> (StatusCode, &'static str) {
         match self {
             Code::Validation => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
             Code::AuthenticationRequired => (StatusCode::UNAUTHORIZED, "AUTHENTICATION_REQUIRED"),
@@ -39,6 +45,9 @@ impl Code {
             Code::AssignmentExpired => (StatusCode::UNPROCESSABLE_ENTITY, "ASSIGNMENT_EXPIRED"),
             Code::Provider => (StatusCode::INTERNAL_SERVER_ERROR, "PROVIDER_ERROR"),
             Code::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            Code::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "VALIDATION_ERROR"),
+            Code::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "VALIDATION_ERROR"),
+            Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "INTERNAL_ERROR"),
         }
     }
 }
@@ -87,6 +96,11 @@ impl DispoError {
 
     pub fn field(field: &str, message: impl Into<String>, value: impl Serialize) -> Self {
         Self::validation(vec![FieldError::new(field, message, value)])
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
     }
 
     pub fn not_found(what: &str) -> Self {

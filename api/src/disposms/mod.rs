@@ -18,6 +18,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use gateway::leases::{LeaseRefusal, MAX_LEASE_SECS};
 use gateway::messages::MessageQuery;
 use gateway::numbers::{normalize_country, AssignmentQuery, AvailableQuery};
 use gateway::users::{NewUser, RefreshRefusal};
@@ -25,7 +26,7 @@ use gateway::{time, GatewayError};
 
 use crate::AppState;
 use error::{ok, Code, DispoError, FieldError};
-use extract::{Auth, Body, Query};
+use extract::{Auth, Body, OptionalBody, Query};
 use views::{assignment_id, message_id, message_json, user_json};
 
 pub fn router() -> Router<AppState> {
@@ -33,11 +34,15 @@ pub fn router() -> Router<AppState> {
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
         .route("/auth/profile", get(profile))
         .route("/numbers/available", get(available))
         .route("/numbers/assign", post(assign))
         .route("/numbers/my", get(my_numbers))
+        .route("/numbers/{assignment_id}/extend", post(extend))
+        .route("/numbers/{assignment_id}", axum::routing::delete(release))
         .route("/messages", get(list_messages))
+        .route("/messages/read-all", patch(mark_all_read))
         .route("/messages/{message_id}", get(one_message))
         .route("/messages/{message_id}/read", patch(mark_read))
 }
@@ -605,5 +610,200 @@ async fn mark_read(
         StatusCode::OK,
         json!({ "message_id": views::msg_id(id), "is_read": true, "read_at": read_at }),
         "Message marked as read",
+    ))
+}
+
+/// `POST /auth/logout`: ends the login the access token belongs to (its refresh
+/// family: every refresh token, and every access token of it, stops working). A
+/// `refresh_token` in the body ends that token's login instead, so a client whose
+/// access token has expired can still log out.
+///
+/// The answer carries `message: "Logged out successfully"`, which is also the whole
+/// answer the SMS Auth seed documents for the same path (issue 7 shares this handler:
+/// its requests carry no `refresh_token`, and a `phone` in the body marks them).
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    OptionalBody(body): OptionalBody<Value>,
+) -> Result {
+    let refresh = body
+        .as_ref()
+        .and_then(|b| b.get("refresh_token"))
+        .map(|v| {
+            v.as_str()
+                .map(String::from)
+                .ok_or_else(|| DispoError::field("refresh_token", "Must be a string", v.clone()))
+        })
+        .transpose()?;
+    let (user_id, family) = if let Some(token) = refresh {
+        let claims = state.auth.verify(&token, "refresh").map_err(|_| {
+            DispoError::new(
+                Code::InvalidToken,
+                "The refresh token is invalid or expired",
+            )
+        })?;
+        (claims.user_id(), claims.fam)
+    } else {
+        let Some(token) = crate::auth::bearer(&headers) else {
+            return Err(DispoError::new(
+                Code::AuthenticationRequired,
+                "Valid authentication token required",
+            ));
+        };
+        let claims = state.auth.verify(token, "access").map_err(|e| {
+            DispoError::new(Code::InvalidToken, format!("The token is invalid: {e}"))
+        })?;
+        (claims.user_id(), claims.fam)
+    };
+    state.gateway.revoke_refresh_family(family).await?;
+    let now = time::now_iso();
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "user_id": user_id, "logged_out_at": now }),
+        "Logged out successfully",
+    ))
+}
+
+fn parse_assignment_id(raw: &str) -> Result<i64> {
+    assignment_id(raw).ok_or_else(|| DispoError::not_found("Assignment"))
+}
+
+fn lease_refused(refusal: LeaseRefusal, requested: i64) -> DispoError {
+    match refusal {
+        LeaseRefusal::NotFound => DispoError::not_found("Assignment"),
+        LeaseRefusal::Expired => {
+            DispoError::new(Code::AssignmentExpired, "Phone number assignment has expired")
+        }
+        LeaseRefusal::Released => DispoError::new(
+            Code::AssignmentExpired,
+            "Phone number assignment has been released",
+        ),
+        LeaseRefusal::TooLong { max_extra_secs } => DispoError::field(
+            "duration",
+            format!(
+                "An assignment may run at most {MAX_LEASE_SECS} seconds from now: at most {max_extra_secs} more seconds can be added"
+            ),
+            requested,
+        ),
+    }
+}
+
+/// `POST /numbers/{assignment_id}/extend`: adds `duration` seconds to the lease's end.
+/// The seed says only that `duration` is required; the limit is the one an assignment
+/// has when it is made: it may end at most 86400 s from now.
+async fn extend(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(raw): Path<String>,
+    Body(body): Body<Value>,
+) -> Result {
+    let id = parse_assignment_id(&raw)?;
+    let duration = match body.get("duration") {
+        None | Some(Value::Null) => {
+            return Err(DispoError::field(
+                "duration",
+                "Duration is required",
+                Value::Null,
+            ))
+        }
+        Some(v) => match v.as_i64() {
+            Some(d) if (1..=MAX_DURATION).contains(&d) => d,
+            _ => {
+                return Err(DispoError::field(
+                    "duration",
+                    format!("Must be a whole number of seconds from 1 to {MAX_DURATION}"),
+                    v,
+                ))
+            }
+        },
+    };
+    let extended = state
+        .gateway
+        .extend_assignment(id, Some(caller.user_id), duration)
+        .await?
+        .map_err(|r| lease_refused(r, duration))?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "assignment": {
+            "id": views::assign_id(extended.assignment.id),
+            "number": extended.assignment.number,
+            "expires_at": extended.assignment.expires_at,
+            "extended_duration": extended.extended_by,
+        }}),
+        "Assignment extended successfully",
+    ))
+}
+
+/// `DELETE /numbers/{assignment_id}`: ends the lease now; the number is free again and
+/// `assignment_status` (`released`, previously `active`) goes to the user's rooms.
+async fn release(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(raw): Path<String>,
+) -> Result {
+    let id = parse_assignment_id(&raw)?;
+    let released = state
+        .gateway
+        .release_assignment(id, Some(caller.user_id))
+        .await?
+        .map_err(|r| lease_refused(r, 0))?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "assignment_id": views::assign_id(released.assignment_id),
+            "released_at": released.released_at,
+        }),
+        "Phone number released successfully",
+    ))
+}
+
+/// `PATCH /messages/read-all`: marks the assignment's unread messages read. The seed's
+/// body names an `assignment_id`; without one (or without a body) every unread message
+/// of the caller is marked, and `assignment_id` is `null` in the answer.
+async fn mark_all_read(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    OptionalBody(body): OptionalBody<Value>,
+) -> Result {
+    let assignment = match body.as_ref().and_then(|b| b.get("assignment_id")) {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let raw = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            match assignment_id(&raw) {
+                Some(id) => Some(id),
+                None => {
+                    return Err(DispoError::field(
+                        "assignment_id",
+                        "Must be an assignment id such as assign_123",
+                        v,
+                    ))
+                }
+            }
+        }
+    };
+    if let Some(b) = &body {
+        if !b.is_object() {
+            return Err(DispoError::new(
+                Code::Validation,
+                "The body must be a JSON object",
+            ));
+        }
+    }
+    let (marked, at) = state
+        .gateway
+        .mark_all_read(caller.user_id, assignment)
+        .await?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "assignment_id": assignment.map(views::assign_id),
+            "marked_count": marked,
+            "marked_at": at,
+        }),
+        "All messages marked as read",
     ))
 }
