@@ -2,6 +2,7 @@
 //! No business rules live here.
 
 mod config;
+mod emulate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,28 @@ enum Command {
         /// The configuration file (see config/simgate.example.toml).
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Run one emulated modem in its own process (its SIM memory outlives a gateway),
+    /// with a control API on loopback for injecting SMS.
+    Emulate {
+        /// The SIM's own number.
+        #[arg(long, default_value = "+15550100001")]
+        number: String,
+        /// Create this symlink to the pseudo-terminal, for the gateway's `port`.
+        #[arg(long)]
+        link: Option<PathBuf>,
+        /// Keep the SIM memory in this file across emulator restarts.
+        #[arg(long)]
+        sim_file: Option<PathBuf>,
+        /// Loopback address of the control API (port 0: any free port, printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        control: SocketAddr,
+        /// SIM storage slots.
+        #[arg(long, default_value_t = 30)]
+        capacity: usize,
+        /// Identify as this modem family (huawei, quectel, simcom, ...).
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// PDU tools.
     Pdu {
@@ -97,6 +120,23 @@ fn main() -> ExitCode {
             serve(Box::new(move |rt| rt.block_on(demo(listen, data_dir))))
         }
         Command::Run { config } => serve(Box::new(move |rt| rt.block_on(run(&config)))),
+        Command::Emulate {
+            number,
+            link,
+            sim_file,
+            control,
+            capacity,
+            profile,
+        } => serve(Box::new(move |rt| {
+            rt.block_on(emulate::run(emulate::EmulateArgs {
+                number,
+                link,
+                sim_file,
+                control,
+                capacity,
+                profile,
+            }))
+        })),
     }
 }
 
