@@ -14,6 +14,8 @@
 //! - [`api_keys`]: hashed API keys for server-to-server clients.
 //! - [`events`]: events written with the change they report, then fanned out live.
 //! - [`scheduler`]: lease expiry and the incomplete-message timeout, on time.
+//! - [`mqtt`]: events out to an MQTT broker (QoS 1, no loss), send requests in.
+//! - [`webhooks`]: signed HTTP deliveries of events, retried, in order per webhook.
 //! - [`channels`]: runs modem drivers and emulators and feeds their PDUs to [`inbound`].
 //! - [`time`]: the timestamp format every API and table uses.
 //!
@@ -26,6 +28,7 @@ pub mod inbound;
 pub mod leases;
 pub mod messages;
 pub mod model;
+pub mod mqtt;
 pub mod numbers;
 pub mod otp;
 pub mod outbound;
@@ -33,6 +36,7 @@ pub mod scheduler;
 pub mod store;
 pub mod time;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;

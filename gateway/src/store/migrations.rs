@@ -206,6 +206,48 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_keys_user ON api_keys(user_id);
     "#,
+    // 4: webhooks and their deliveries (one row per event per webhook, kept as a log).
+    r#"
+    CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        url TEXT NOT NULL,
+        -- JSON array of event names (sms.received, otp.received, sms.status, assignment.status).
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        disabled_at TEXT,
+        disabled_reason TEXT,
+        -- First failure since the last success: a day of it disables the webhook.
+        failing_since TEXT,
+        last_status INTEGER,
+        last_error TEXT,
+        last_attempt_at TEXT,
+        last_success_at TEXT
+    );
+    CREATE INDEX webhooks_user ON webhooks(user_id);
+
+    -- The body is fixed when queued: every retry sends the same bytes. Unique per
+    -- (webhook, event, name), so replaying the event log queues nothing twice.
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL REFERENCES webhooks(id),
+        event_id INTEGER,
+        event TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        last_attempt_at TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        UNIQUE (webhook_id, event_id, event)
+    );
+    CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(status, webhook_id, id);
+    "#,
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> StoreResult<()> {
