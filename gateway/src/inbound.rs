@@ -138,7 +138,7 @@ impl Gateway {
                         parts_received: 1,
                         extra_data: serde_json::json!({}),
                     };
-                    let (view, event) = insert_message(txn, new, &received_at)?;
+                    let (view, event) = insert_message(txn, new, &received_at, &received_at)?;
                     link_pdu(txn, pdu_row, view.id)?;
                     return Ok((Accepted::Message(Box::new(view)), vec![event]));
                 };
@@ -361,13 +361,26 @@ impl Group {
             parts_received: parts.len() as i64,
             extra_data: extra_data(self.reference, self.total, &parts),
         };
-        let (view, event) = insert_message(txn, new, received_at)?;
+        let arrived_at = self
+            .first_arrival(txn)?
+            .unwrap_or_else(|| received_at.to_string());
+        let (view, event) = insert_message(txn, new, received_at, &arrived_at)?;
         txn.execute(
             "UPDATE message_parts SET message_id = ?1 WHERE to_number = ?2 AND from_number = ?3
              AND concat_ref = ?4 AND total = ?5 AND message_id IS NULL",
             params![view.id, self.to, self.from, self.reference, self.total],
         )?;
         Ok(Some((view, event)))
+    }
+
+    /// When the first open part arrived (the message's arrival, for routing).
+    fn first_arrival(&self, txn: &Transaction<'_>) -> rusqlite::Result<Option<String>> {
+        txn.query_row(
+            "SELECT MIN(received_at) FROM message_parts WHERE to_number = ?1 AND from_number = ?2
+             AND concat_ref = ?3 AND total = ?4 AND message_id IS NULL",
+            params![self.to, self.from, self.reference, self.total],
+            |r| r.get(0),
+        )
     }
 
     /// The open parts, one per seq, in order: (seq, text, sent_at).
@@ -498,15 +511,18 @@ pub(crate) fn insert_message(
     txn: &Transaction<'_>,
     new: NewMessage,
     received_at: &str,
+    arrived_at: &str,
 ) -> rusqlite::Result<(MessageView, Event)> {
     let found = otp::extract(&new.content, Some(&new.from_number));
-    // The lease active on the receiving number at arrival owns the message.
+    // The lease active on the receiving number when the (first part of the) message
+    // arrived owns it, even if the lease ended before the last part came.
     let lease: Option<(i64, i64, String)> = txn
         .query_row(
             "SELECT a.id, a.user_id, n.number FROM assignments a JOIN numbers n ON n.id = a.number_id
-             WHERE n.number = ?1 AND a.status = 'active' AND a.assigned_at <= ?2 AND a.expires_at > ?2
+             WHERE n.number = ?1 AND a.assigned_at <= ?2
+               AND ?2 < CASE WHEN a.status = 'released' THEN a.released_at ELSE a.expires_at END
              ORDER BY a.assigned_at DESC LIMIT 1",
-            params![new.to_number, received_at],
+            params![new.to_number, arrived_at],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;

@@ -170,3 +170,48 @@ async fn parts_survive_a_restart() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].content, text);
 }
+
+#[tokio::test]
+async fn a_message_belongs_to_the_lease_active_when_its_first_part_arrived() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = Gateway::open(&dir.path().join("db")).expect("opens");
+    gateway
+        .register_number(gateway::numbers::NumberRegistration {
+            number: TO.into(),
+            country: None,
+            provider: "emulator".into(),
+            channel: "emu-gb".into(),
+        })
+        .await
+        .expect("number");
+    let user = gateway
+        .create_user(gateway::users::NewUser {
+            email: Some("holder@example.com".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("user");
+    let lease = gateway
+        .assign_number(user.id, TO.into(), 1)
+        .await
+        .expect("assigned for one second");
+    let text = three_part_text("Late");
+    let p = parts("+12025550123", &text, 77);
+    gateway.accept_pdu(inbound(&p[0])).await.expect("stored");
+    // The lease ends (and the scheduler says so) before the other parts come.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(gateway.expire_due_assignments().await.expect("expiry"), 1);
+    gateway.accept_pdu(inbound(&p[1])).await.expect("stored");
+    gateway.accept_pdu(inbound(&p[2])).await.expect("stored");
+    let messages = all_messages(&gateway).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].assignment_id, Some(lease.id));
+    assert_eq!(messages[0].user_id, Some(user.id));
+    // A message that starts after the lease ended goes to the operator's inbox.
+    gateway
+        .accept_pdu(inbound(&parts("+12025550123", "After the lease", 0)[0]))
+        .await
+        .expect("stored");
+    let messages = all_messages(&gateway).await;
+    assert_eq!(messages[1].user_id, None);
+}
