@@ -28,7 +28,10 @@ fn pdu_decode_prints_one_json_object() {
     let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(v["smsc"]["number"], "+85290000000");
     assert_eq!(v["sender"]["number"], "+85291234567");
-    assert_eq!(v["text"], "It is easy to read text messages via AT commands.");
+    assert_eq!(
+        v["text"],
+        "It is easy to read text messages via AT commands."
+    );
     assert_eq!(v["timestamp"], "2007-04-12T23:25:42+08:00");
     assert_eq!(v["dcs"]["alphabet"], "gsm7");
     assert!(v["udh"].is_null());
