@@ -882,6 +882,28 @@ impl Publisher {
                     }
                 }
                 Ctl::Shutdown(done) => {
+                    // Let the broker acknowledge what is out, so that the cursor
+                    // moves and a restart repeats nothing.
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                    while let Some(b) = batch.as_mut() {
+                        if b.published_on.is_none() || b.acked >= b.messages.len() {
+                            break;
+                        }
+                        match tokio::time::timeout_at(deadline, ctl.recv()).await {
+                            Ok(Some(Ctl::BatchAcked(id))) if b.published_on == Some(id) => {
+                                b.acked += 1;
+                            }
+                            Ok(Some(_)) => {}
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                    if let Some(b) = batch.take() {
+                        if b.published_on.is_some() && b.acked >= b.messages.len() {
+                            if let Err(e) = self.subscriber.ack(b.last_event_id).await {
+                                tracing::error!("MQTT: cannot record the event cursor: {e}");
+                            }
+                        }
+                    }
                     if let Some(conn) = self.conn.take() {
                         let offline = OutMessage {
                             topic: format!("{}/status", self.prefix),
