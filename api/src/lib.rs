@@ -29,6 +29,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod settings;
 pub mod socket;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -95,6 +96,7 @@ pub fn router_with(gateway: Gateway, auth: Arc<AuthKeys>, config: ApiConfig) -> 
         .merge(admin::router())
         .merge(health::router())
         .merge(metrics::router())
+        .merge(webhooks::router())
         .route_layer(axum::middleware::from_fn(middleware::observe))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
