@@ -27,9 +27,11 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod operator;
 pub mod settings;
 pub mod socket;
 pub mod webhooks;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -97,12 +99,14 @@ pub fn router_with(gateway: Gateway, auth: Arc<AuthKeys>, config: ApiConfig) -> 
         .merge(health::router())
         .merge(metrics::router())
         .merge(webhooks::router())
+        .merge(operator::router())
         .route_layer(axum::middleware::from_fn(middleware::observe))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
     let mut app = Router::new()
         .nest("/api", api)
         .merge(openapi::router())
+        .merge(web::router())
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -33,6 +33,7 @@ pub mod numbers;
 pub mod otp;
 pub mod outbound;
 pub mod scheduler;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod users;
