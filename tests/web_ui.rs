@@ -478,13 +478,19 @@ async fn web_ui_in_headless_chromium() {
         t.contains("No messages yet")
     })
     .await;
-    demo.inject(
-        &admin,
-        "+15550100001",
-        "WhatsApp",
-        "Your WhatsApp code is 482-913. Don't share it.",
-    )
-    .await;
+    let (status, body) = demo
+        .call(
+            reqwest::Method::POST,
+            "/api/admin/emulator/sms",
+            Some(&admin),
+            Some(json!({
+                "to": "+15550100001",
+                "from": "WhatsApp",
+                "text": "Your WhatsApp code is 482-913. Don't share it.",
+            })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     let code = b
         .wait_text(".msg .otp-code", Duration::from_secs(20), |t| t == "482913")
         .await;
