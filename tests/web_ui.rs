@@ -549,6 +549,7 @@ async fn web_ui_in_headless_chromium() {
     b.screenshot("numbers").await;
     b.click("#nav a[href='/admin']").await;
     b.wait_for("#inject-form", Duration::from_secs(10)).await;
+    b.wait_for("#hook-form", Duration::from_secs(10)).await;
     b.wait_text("#users", Duration::from_secs(10), |t| {
         t.contains(ADMIN_EMAIL)
     })
@@ -596,6 +597,45 @@ async fn web_ui_in_headless_chromium() {
         .await;
     b.wait_for(".chart svg", Duration::from_secs(10)).await;
     b.screenshot("phone-dashboard").await;
+
+    // An expired access token is renewed with the refresh token, without a word; a
+    // refused refresh token ends at the sign-in page, which says why.
+    b.exec(
+        "const s = JSON.parse(localStorage.getItem('simgate.session'));
+         s.access_token = 'expired.or.forged';
+         localStorage.setItem('simgate.session', JSON.stringify(s));",
+        json!([]),
+    )
+    .await;
+    b.goto(&demo.url("/inbox")).await;
+    b.wait_text(".msg .otp-code", Duration::from_secs(15), |t| t == "482913")
+        .await;
+    b.wait_for(".live.on", Duration::from_secs(15)).await;
+    let renewed = b
+        .exec(
+            "return JSON.parse(localStorage.getItem('simgate.session')).access_token",
+            json!([]),
+        )
+        .await;
+    assert_ne!(renewed, "expired.or.forged");
+    b.exec(
+        "const s = JSON.parse(localStorage.getItem('simgate.session'));
+         s.access_token = 'expired.or.forged'; s.refresh_token = 'revoked';
+         localStorage.setItem('simgate.session', JSON.stringify(s));",
+        json!([]),
+    )
+    .await;
+    b.goto(&demo.url("/numbers")).await;
+    b.wait_text("#login-form .form-error", Duration::from_secs(15), |t| {
+        t.contains("session has expired")
+    })
+    .await;
+    b.screenshot("phone-session-expired").await;
+    b.fill("#f-email", ADMIN_EMAIL).await;
+    b.fill("#f-password", ADMIN_PASSWORD).await;
+    b.click("#login-submit").await;
+    b.wait_for("#modems .modem-card", Duration::from_secs(15))
+        .await;
 
     // Page weight: a fresh load of the signed-in UI (cache off), assets compressed.
     b.cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))

@@ -49,6 +49,7 @@ export class Live {
 
   open() {
     clearTimeout(this.timer);
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return; // one socket at a time
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
     try {
@@ -59,8 +60,9 @@ export class Live {
     }
     this.ws = ws;
     if (this.state !== 'online') this.set('connecting');
-    ws.onmessage = (ev) => this.packet(String(ev.data));
+    ws.onmessage = (ev) => { if (ws === this.ws) this.packet(ws, String(ev.data)); };
     ws.onclose = () => {
+      if (ws !== this.ws) return;
       clearTimeout(this.heartbeat);
       this.ws = null;
       if (!this.stopped) {
@@ -83,18 +85,18 @@ export class Live {
     this.heartbeat = setTimeout(() => { if (this.ws) this.ws.close(); }, ms);
   }
 
-  async packet(data) {
+  async packet(ws, data) {
     const type = data[0];
     if (type === '0') { // Engine.IO open
       const open = JSON.parse(data.slice(1));
       this.pingWindow = (open.pingInterval || 25000) + (open.pingTimeout || 20000);
       this.alive(this.pingWindow);
-      this.ws.send('40' + JSON.stringify({ token: this.token() || '' }));
+      ws.send('40' + JSON.stringify({ token: this.token() || '' }));
     } else if (type === '2') { // ping
-      this.ws.send('3');
+      ws.send('3');
       this.alive(this.pingWindow);
     } else if (type === '1') {
-      this.ws.close();
+      ws.close();
     } else if (type === '4') {
       const kind = data[1];
       const body = data.slice(2);
@@ -105,15 +107,15 @@ export class Live {
       } else if (kind === '4') { // connect_error: refresh the token, then try again
         let why = 'refused';
         try { why = JSON.parse(body).message || why; } catch { /* keep */ }
-        const ws = this.ws;
         this.ws = null;
-        if (ws) { ws.onclose = null; ws.close(); }
+        ws.onclose = null;
+        ws.close();
         const renewed = await this.refresh();
-        if (this.stopped) return;
+        if (this.stopped || this.ws) return;
         this.set('offline', renewed ? undefined : why);
         if (renewed) this.open(); else this.retry();
       } else if (kind === '1') {
-        this.ws.close();
+        ws.close();
       } else if (kind === '2') {
         let msg;
         try { msg = JSON.parse(body.slice(body.indexOf('['))); } catch { return; }

@@ -156,42 +156,80 @@ export async function render(main, ctx) {
     await drawKeys();
   }
 
-  // Webhooks: shown when this build serves them (another part of the box owns the routes).
+  // Webhooks (every user's, as an admin) with their delivery logs.
+  const EVENTS = ['sms.received', 'otp.received', 'sms.status', 'assignment.status'];
   async function loadHooks() {
     let d;
     try {
-      d = await api('/webhooks');
+      d = await api('/webhooks', { params: { all: true } });
     } catch (err) {
       clear(hooks).append(err.status === 404
-        ? empty('Webhooks are not served by this build', 'When they are, they and their delivery logs appear here.')
+        ? empty('Webhooks are not served by this build', '')
         : errorBox(err, loadHooks));
       return;
     }
-    const list = Array.isArray(d) ? d : d.webhooks || [];
-    clear(hooks);
-    if (!list.length) { hooks.append(empty('No webhooks', 'Create them through the API: POST /api/webhooks.')); return; }
+    const url = h('input', { type: 'url', placeholder: 'https://example.com/hooks/sms', autocomplete: 'off' });
+    const boxes = EVENTS.map((e) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: e, checked: e !== 'assignment.status' }), e));
+    const submit = h('button', { class: 'btn', type: 'submit' }, 'Add webhook');
+    const secretBox = h('div', {});
+    const form = h('form', { novalidate: true, id: 'hook-form' },
+      h('div', { class: 'form-error', role: 'alert', hidden: true }),
+      field('f-hook-url', 'URL', url),
+      h('fieldset', { id: 'f-hook-events', style: 'border:0;padding:0;margin:0 0 .85rem' }, h('legend', { class: 'small', style: 'font-weight:600' }, 'Events'),
+        h('div', { class: 'row', style: 'gap:.25rem 1rem' }, boxes)),
+      submit);
+    url.name = 'url';
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearErrors(form);
+      await busy(submit, 'Adding…', async () => {
+        try {
+          const events = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+          const r = await api('/webhooks', { method: 'POST', body: { url: url.value.trim(), events } });
+          await loadHooks();
+          if (r.webhook && r.webhook.secret) {
+            secretBox.replaceChildren(h('div', { class: 'panel', role: 'status' },
+              h('p', {}, h('strong', {}, 'Signing secret, shown once:')), h('div', { class: 'key-once' }, r.webhook.secret)));
+            hooks.prepend(secretBox);
+          }
+          toast('Webhook added');
+        } catch (err) { showErrors(form, err); }
+      });
+    });
+    const list = d.webhooks || [];
+    clear(hooks).append(form);
+    if (!list.length) { hooks.append(empty('No webhooks', 'Events are POSTed, signed, to each webhook URL.')); return; }
+    const act = (label, fn) => (e) => busy(e.currentTarget, '…', async () => {
+      try { await fn(); toast(label); } catch (err) { toast(err.message, 'bad'); }
+      await loadHooks();
+    });
     for (const w of list) {
       const log = h('div', { class: 'table-wrap' });
       const show = h('button', { class: 'btn ghost small', type: 'button' }, 'Delivery log');
       show.addEventListener('click', () => busy(show, 'Loading…', async () => {
         try {
-          const r = await api(`/webhooks/${w.id}/deliveries`);
-          const rows = Array.isArray(r) ? r : r.deliveries || [];
+          const r = await api(`/webhooks/${w.id}/deliveries`, { params: { limit: 50 } });
+          const rows = r.deliveries || [];
           clear(log).append(rows.length ? h('table', {},
-            h('thead', {}, h('tr', {}, ['Event', 'Status', 'HTTP', 'Attempts', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
-            h('tbody', {}, rows.slice(0, 50).map((x) => h('tr', {},
+            h('thead', {}, h('tr', {}, ['Event', 'Status', 'HTTP', 'Tries', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
+            h('tbody', {}, rows.map((x) => h('tr', { title: x.last_error || '' },
               h('td', {}, x.event), h('td', {}, pill(x.status, x.status === 'delivered' ? 'ok' : x.status === 'failed' ? 'bad' : 'info')),
-              h('td', {}, x.last_status ?? '—'), h('td', {}, String(x.attempts ?? '—')),
+              h('td', {}, x.last_status ?? '—'), h('td', {}, String(x.attempts)),
               h('td', {}, time(x.last_attempt_at || x.created_at)))))) : empty('No deliveries yet', ''));
         } catch (err) { clear(log).append(errorBox(err)); }
       }));
-      hooks.append(h('div', { style: 'border-bottom:1px solid var(--border);padding:.5rem 0' },
+      hooks.append(h('div', { class: 'hook', style: 'border-top:1px solid var(--border);padding:.6rem 0' },
         h('div', { class: 'mono small', style: 'overflow-wrap:anywhere' }, w.url),
-        h('div', { class: 'row', style: 'align-items:center;margin-top:.25rem' },
+        h('div', { class: 'row', style: 'align-items:center;gap:.4rem;margin-top:.3rem' },
           pill(w.enabled ? 'enabled' : 'disabled', w.enabled ? 'ok' : 'bad'),
+          w.pending_deliveries ? pill(`${w.pending_deliveries} pending`, 'info') : '',
           h('span', { class: 'small muted' }, (w.events || []).join(', ')),
-          w.last_error ? h('span', { class: 'small', style: 'color:var(--bad)' }, w.last_error) : null,
-          show),
+          w.last_error ? h('span', { class: 'small', style: 'color:var(--bad)' }, w.last_error) : ''),
+        h('div', { class: 'row', style: 'gap:.4rem;margin-top:.4rem' },
+          show,
+          h('button', { class: 'btn ghost small', type: 'button', onclick: act('Test event queued', () => api(`/webhooks/${w.id}/test`, { method: 'POST' })) }, 'Send test'),
+          w.enabled ? '' : h('button', { class: 'btn ghost small', type: 'button', onclick: act('Webhook enabled', () => api(`/webhooks/${w.id}/enable`, { method: 'POST' })) }, 'Enable'),
+          h('button', { class: 'btn danger small', type: 'button', onclick: (e) => { if (confirm(`Delete the webhook to ${w.url}?`)) act('Webhook deleted', () => api(`/webhooks/${w.id}`, { method: 'DELETE' }))(e); } }, 'Delete')),
         log));
     }
   }
