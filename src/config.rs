@@ -16,6 +16,9 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default, rename = "modem")]
     pub modems: Vec<ModemEntry>,
+    /// The MQTT bridge; absent: no MQTT.
+    #[serde(default)]
+    pub mqtt: Option<MqttSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +74,49 @@ pub struct ModemEntry {
 
 fn default_baud() -> u32 {
     115_200
+}
+
+/// `[mqtt]`: the broker, and how this box appears on it (see gateway::mqtt).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSection {
+    /// `mqtt://host:1883` or `mqtts://host:8883` (credentials may be given below).
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Names the box in topics (`simgate/<box_id>/...`) and in Home Assistant.
+    pub box_id: String,
+    /// Default `simgate-<box_id>`; keep it stable (the broker keeps the session by it).
+    pub client_id: Option<String>,
+    /// Default `simgate/<box_id>`.
+    pub topic_prefix: Option<String>,
+    /// An extra CA certificate (PEM) for a TLS broker with its own CA.
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub home_assistant_discovery: bool,
+    /// Default `homeassistant`.
+    pub discovery_prefix: Option<String>,
+}
+
+impl MqttSection {
+    pub fn to_gateway(&self) -> Result<gateway::mqtt::MqttConfig, String> {
+        let mut c = gateway::mqtt::MqttConfig::from_url(&self.url, &self.box_id)
+            .map_err(|e| format!("[mqtt] url: {e}"))?;
+        if self.username.is_some() {
+            c.username = self.username.clone();
+        }
+        if self.password.is_some() {
+            c.password = self.password.clone();
+        }
+        c.client_id = self.client_id.clone();
+        c.topic_prefix = self.topic_prefix.clone();
+        c.ca_file = self.ca_file.clone();
+        c.home_assistant_discovery = self.home_assistant_discovery;
+        if let Some(p) = &self.discovery_prefix {
+            c.discovery_prefix = p.clone();
+        }
+        Ok(c)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +193,21 @@ impl Config {
                 }
             }
         }
+        if let Some(m) = &self.mqtt {
+            let c = m.to_gateway().map_err(invalid)?;
+            if m.box_id.trim().is_empty() || m.box_id.contains(['/', '+', '#']) {
+                return Err(invalid(format!(
+                    "[mqtt] box_id {:?} must be a non-empty name without / + #",
+                    m.box_id
+                )));
+            }
+            if c.prefix().contains(['+', '#']) {
+                return Err(invalid(format!(
+                    "[mqtt] topic_prefix {:?} has a wildcard in it",
+                    c.prefix()
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -166,6 +227,23 @@ mod tests {
         assert_eq!(config.modems.len(), 1);
         assert_eq!(config.modems[0].port, "/dev/ttyUSB0");
         assert_eq!(config.modems[0].baud, 115_200);
+    }
+
+    #[test]
+    fn the_mqtt_section_reads_like_the_example() {
+        let text = include_str!("../config/simgate.example.toml");
+        let start = text.find("# [mqtt]").expect("the example documents [mqtt]");
+        let section: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse(&section).expect("the documented [mqtt] section is valid");
+        let m = config.mqtt.expect("mqtt").to_gateway().expect("valid");
+        assert_eq!((m.host.as_str(), m.port, m.tls), ("127.0.0.1", 1883, false));
+        assert_eq!(m.prefix(), "simgate/pi-kitchen");
+        assert!(m.home_assistant_discovery);
+        assert!(parse("").expect("valid").mqtt.is_none());
     }
 
     #[test]
@@ -192,5 +270,9 @@ mod tests {
         assert!(err.to_string().contains("same name"), "{err}");
         let err = parse("[[modem]]\nname = \"a\"\nport = \"/dev/x\"\npin = \"12\"\n").unwrap_err();
         assert!(err.to_string().contains("pin"), "{err}");
+        let err = parse("[mqtt]\nurl = \"http://x\"\nbox_id = \"a\"\n").unwrap_err();
+        assert!(err.to_string().contains("[mqtt] url"), "{err}");
+        let err = parse("[mqtt]\nurl = \"mqtt://x\"\nbox_id = \"a\"\nqos = 2\n").unwrap_err();
+        assert!(err.to_string().contains("qos"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! `simgate`: the command line and the wiring of drivers, gateway and API.
 //! No business rules live here.
 
+mod bridges;
 mod config;
 mod emulate;
 
@@ -204,7 +205,16 @@ async fn demo(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     );
     println!("  admin:       {}", admin.describe());
     println!("  inject an SMS: POST {url}/api/admin/emulator/sms {{\"to\": \"+15550100001\", \"from\": \"WhatsApp\", \"text\": \"Your code is 123456\"}}");
-    run_server(listener, gateway, auth).await
+    let mqtt = match std::env::var("SIMGATE_MQTT_URL") {
+        Ok(u) if !u.trim().is_empty() => {
+            Some(gateway::mqtt::MqttConfig::from_url(u.trim(), "demo")?)
+        }
+        _ => None,
+    };
+    let bridges = bridges::start(&gateway, mqtt).await?;
+    let served = run_server(listener, gateway, auth).await;
+    bridges.stop().await;
+    served
 }
 
 async fn run(config_path: &Path) -> Result<(), String> {
@@ -233,7 +243,11 @@ async fn run(config_path: &Path) -> Result<(), String> {
         config.modems.len(),
         admin.describe()
     );
-    run_server(listener, gateway, auth).await
+    let mqtt = config.mqtt.as_ref().map(|m| m.to_gateway()).transpose()?;
+    let bridges = bridges::start(&gateway, mqtt).await?;
+    let served = run_server(listener, gateway, auth).await;
+    bridges.stop().await;
+    served
 }
 
 /// How the admin account was set up, for the start-up message.
