@@ -265,9 +265,9 @@ async fn a_received_sms_and_its_code_are_published() {
     let gateway = Gateway::open(&dir.path().join("db")).expect("opens");
     let mut watch = Watcher::start(broker.port, "w-recv", false, &["simgate/recv/#"]).await;
     let _mqtt = start(&gateway, config(broker.port, "recv")).await;
-    let (status, retained) = watch.next_on("/status").await;
+    // Live or retained, depending on who was first: either way it says online.
+    let (status, _) = watch.next_on("/status").await;
     assert_eq!(status, b"online");
-    assert!(!retained || retained, "online arrives live or retained");
 
     gateway
         .accept_pdu(pdu("WhatsApp", "Your WhatsApp code is 483-921"))
