@@ -137,7 +137,8 @@ impl AuthKeys {
         }
     }
 
-    fn sign(&self, claims: &Claims) -> String {
+    /// Signs any claims with HS256 (tools and tests; [`issue`](Self::issue) for logins).
+    pub fn sign(&self, claims: &Claims) -> String {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail with the rust_crypto provider")
     }

@@ -29,13 +29,27 @@ impl Drop for Demo {
 impl Demo {
     /// Starts the binary on a free loopback port and waits until `/api/health` answers.
     pub async fn start() -> Demo {
+        Self::start_with_env(&[]).await
+    }
+
+    /// [`start`](Self::start) with extra environment variables (e.g. low rate limits).
+    pub async fn start_with_env(vars: &[(&str, &str)]) -> Demo {
         let data_dir = tempfile::tempdir().expect("temp dir for the demo's data");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_simgate"));
+        command
             .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .env("SIMGATE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("SIMGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "warn")
+            // SIMGATE_TEST_LOG=debug shows the box's logs while debugging a test.
+            .env(
+                "RUST_LOG",
+                std::env::var("SIMGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -44,7 +58,11 @@ impl Demo {
         // The first line names the URL; the port was chosen by the OS.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let echo = std::env::var_os("SIMGATE_TEST_LOG").is_some();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("[box] {line}");
+                }
                 if let Some(url) = line.split("running at ").nth(1) {
                     let _ = tx.send(url.trim().to_string());
                 }
@@ -53,6 +71,9 @@ impl Demo {
         let base = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("simgate demo prints its URL");
+        // reqwest is unified with the gateway's `rustls-no-provider`: a client needs
+        // a crypto provider installed first (a second install is a harmless Err).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let demo = Demo {
             child,
             base,
@@ -130,5 +151,196 @@ impl Demo {
             .as_str()
             .expect("login returns an access token")
             .to_string()
+    }
+
+    /// Sends a request with extra headers and a raw body; returns (status, headers, JSON
+    /// body or `Null`).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.expect("request reaches the box");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// Leases `number` to the token's user; returns the assignment id (`assign_N`).
+    pub async fn assign(&self, token: &str, number: &str, duration: i64) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/numbers/assign",
+                Some(token),
+                Some(json!({"number": number, "duration": duration})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["data"]["assignment"]["id"]
+            .as_str()
+            .expect("assignment id")
+            .to_string()
+    }
+
+    /// Has the emulated modem holding `to` receive `text` from `from`.
+    pub async fn inject(&self, admin: &str, to: &str, from: &str, text: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/admin/emulator/sms",
+                Some(admin),
+                Some(json!({"to": to, "from": from, "text": text})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+
+    /// Waits until the token's user has at least `n` messages; returns them.
+    pub async fn wait_messages(&self, token: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, body) = self
+                .call(
+                    reqwest::Method::GET,
+                    "/api/messages?sort=oldest",
+                    Some(token),
+                    None,
+                )
+                .await;
+            let list = body["data"]["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if list.len() >= n {
+                return list;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} messages arrived",
+                list.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Asserts the DispoSMS success envelope and returns its `data`.
+pub fn data_of(body: &Value) -> &Value {
+    assert_eq!(body["success"], true, "{body}");
+    assert!(body["timestamp"].is_string(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    &body["data"]
+}
+
+/// Asserts the DispoSMS error envelope with `code`.
+pub fn assert_error(status: u16, body: &Value, want_status: u16, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["details"].is_object(), "{body}");
+    assert!(body["timestamp"].is_string(), "{body}");
+}
+
+/// Asserts that `v` is a timestamp in the API's form (`2025-08-06T12:00:00.000Z`).
+pub fn assert_timestamp(v: &Value) {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    assert!(
+        s.len() == 24 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.as_bytes()[19] == b'.',
+        "not a millisecond UTC timestamp: {s}"
+    );
+}
+
+/// A live Socket.IO client that forwards the named events into a channel.
+pub struct Socket {
+    pub client: rust_socketio::asynchronous::Client,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+}
+
+impl Socket {
+    pub async fn connect(base: &str, token: &str, names: &[&'static str]) -> Socket {
+        use futures_util::FutureExt;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut builder = rust_socketio::asynchronous::ClientBuilder::new(base)
+            .namespace("/")
+            .auth(json!({ "token": token }))
+            .reconnect(false);
+        let mut all: Vec<&'static str> = names.to_vec();
+        if !all.contains(&"pong") {
+            all.push("pong");
+        }
+        for name in all {
+            let tx = tx.clone();
+            builder = builder.on(name, move |payload: rust_socketio::Payload, _| {
+                let tx = tx.clone();
+                async move {
+                    let value = match payload {
+                        rust_socketio::Payload::Text(mut values) if !values.is_empty() => {
+                            values.remove(0)
+                        }
+                        _ => Value::Null,
+                    };
+                    let _ = tx.send((name.to_string(), value));
+                }
+                .boxed()
+            });
+        }
+        // Wait for the namespace's CONNECT answer (the server's auth middleware runs
+        // first): an event sent before it makes socketioxide drop the connection.
+        let connected = tx.clone();
+        builder = builder.on(rust_socketio::Event::Connect, move |_, _| {
+            let tx = connected.clone();
+            async move {
+                let _ = tx.send(("connect".to_string(), Value::Null));
+            }
+            .boxed()
+        });
+        let client = builder
+            .connect()
+            .await
+            .expect("the Socket.IO client connects");
+        let mut socket = Socket { client, events: rx };
+        socket
+            .next("connect", Duration::from_secs(5))
+            .await
+            .expect("the namespace connection is accepted");
+        socket
+            .client
+            .emit("ping", json!({}))
+            .await
+            .expect("emit ping");
+        socket
+            .next("pong", Duration::from_secs(5))
+            .await
+            .expect("pong after connecting");
+        socket
+    }
+
+    /// The next event called `name` within `within`, skipping others.
+    pub async fn next(&mut self, name: &str, within: Duration) -> Option<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some((n, v))) if n == name => return Some(v),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    pub async fn emit(&self, name: &str, data: Value) {
+        self.client.emit(name, data).await.expect("emit");
     }
 }
