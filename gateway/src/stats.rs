@@ -392,7 +392,7 @@ impl Gateway {
         let offset = i64::from(page.max(1) - 1) * limit;
         let pattern = search
             .filter(|s| !s.is_empty())
-            .map(|s| format!("%{}%", s.replace('%', "").replace('_', "")));
+            .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
         Ok(self
             .store
             .read(move |c| {
