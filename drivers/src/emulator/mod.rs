@@ -75,6 +75,36 @@ pub struct EmulatorConfig {
     pub sim_file: Option<PathBuf>,
 }
 
+impl EmulatorConfig {
+    /// Identity answers (`AT+CGMI`/`AT+CGMM`/`AT+CGMR`) of a real model of the named
+    /// [`crate::modem::Profile`], so the driver picks that profile; `None` for an
+    /// unknown name. Only the identity changes: the dialect stays the emulator's.
+    pub fn with_profile(self, profile: &str) -> Option<EmulatorConfig> {
+        let (manufacturer, model, revision) = match profile.trim().to_ascii_lowercase().as_str() {
+            "huawei" => ("huawei", "E3372", "22.323.62.00.143"),
+            "quectel" => ("Quectel", "EC25", "EC25EFAR06A15M4G"),
+            "simcom" => ("SIMCOM_Ltd", "SIMCOM_SIM800", "Revision:1418B04SIM800L24"),
+            "zte" => ("ZTE INCORPORATED", "MF626", "BD_P673A2V1.0.0B09"),
+            "sierra" => (
+                "Sierra Wireless, Incorporated",
+                "MC7455",
+                "SWI9X30C_02.24.05.06",
+            ),
+            "telit" => ("Telit", "HE910", "12.00.024"),
+            "wavecom" => ("WAVECOM MODEM", "MULTIBAND  900E  1800", "641b09gg.Q2406B"),
+            "siemens" => ("SIEMENS", "MC35i", "REVISION 01.02"),
+            "generic" | "simgate" => ("simgate", "EMU-1", "1.0.0"),
+            _ => return None,
+        };
+        Some(EmulatorConfig {
+            manufacturer: manufacturer.to_string(),
+            model: model.to_string(),
+            revision: revision.to_string(),
+            ..self
+        })
+    }
+}
+
 /// How the emulated network answers `AT+CUSD=1,"<code>"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmulatedUssd {
