@@ -13,58 +13,7 @@ use rust_socketio::Payload;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use common::Demo;
-
-/// Connects a real Socket.IO client with `token` and forwards every event it gets.
-async fn socket_client(
-    base: &str,
-    token: &str,
-) -> (
-    rust_socketio::asynchronous::Client,
-    mpsc::UnboundedReceiver<(String, Value)>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let forward = |name: &'static str, tx: mpsc::UnboundedSender<(String, Value)>| {
-        move |payload: Payload, _| {
-            let tx = tx.clone();
-            async move {
-                let value = match payload {
-                    Payload::Text(mut values) if !values.is_empty() => values.remove(0),
-                    _ => Value::Null,
-                };
-                let _ = tx.send((name.to_string(), value));
-            }
-            .boxed()
-        }
-    };
-    let client = ClientBuilder::new(base)
-        .namespace("/")
-        .auth(json!({ "token": token }))
-        .reconnect(false)
-        .on("new_message", forward("new_message", tx.clone()))
-        .on("pong", forward("pong", tx.clone()))
-        .on("error", forward("error", tx.clone()))
-        .connect()
-        .await
-        .expect("the Socket.IO client connects");
-    (client, rx)
-}
-
-async fn next_event(
-    rx: &mut mpsc::UnboundedReceiver<(String, Value)>,
-    name: &str,
-    within: Duration,
-) -> Option<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some((n, v))) if n == name => return Some(v),
-            Ok(Some(_)) => continue,
-            _ => return None,
-        }
-    }
-}
+use common::{Demo, Socket};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
@@ -126,13 +75,9 @@ async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "NUMBER_NOT_AVAILABLE");
 
-    let (socket, mut events) = socket_client(&demo.base, &user).await;
-    // The namespace is joined once the server answers an event.
-    socket.emit("ping", json!({})).await.expect("emit ping");
-    let pong = next_event(&mut events, "pong", Duration::from_secs(5))
-        .await
-        .expect("pong");
-    assert!(pong["timestamp"].is_string());
+    // A real Socket.IO client; connect() returns once the namespace is joined and a
+    // ping was answered with a pong.
+    let mut socket = Socket::connect(&demo.base, &user, &["new_message"]).await;
 
     let admin = demo.admin_token().await;
     let injected_at = Instant::now();
@@ -146,7 +91,8 @@ async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
         .await;
     assert_eq!(status, 202, "{body}");
 
-    let live = next_event(&mut events, "new_message", Duration::from_secs(2))
+    let live = socket
+        .next("new_message", Duration::from_secs(2))
         .await
         .expect("new_message on Socket.IO within 2 s of the injection");
     let latency = injected_at.elapsed();
@@ -180,7 +126,7 @@ async fn an_otp_sms_reaches_the_number_holder_over_http_and_socketio() {
         .await;
     assert_eq!(body["data"]["total"], 0, "{body}");
 
-    let _ = socket.disconnect().await;
+    let _ = socket.client.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
