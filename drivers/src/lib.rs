@@ -9,10 +9,13 @@
 //!   hands every received PDU to its owner and deletes it only once told it is stored.
 //! - [`emulator`]: a virtual modem on a pseudo-terminal that speaks the same AT dialect,
 //!   used by `simgate demo` and by the tests.
+//! - [`cloud`]: cloud SMS providers (Twilio, Vonage) in their own wire formats: send,
+//!   number listing, webhook parsing and signature checks.
 //!
 //! The protocol cores ([`pdu`], [`at`]) do no I/O; the async layers around them are thin.
 
 pub mod at;
+pub mod cloud;
 pub mod emulator;
 pub mod modem;
 pub mod pdu;
