@@ -99,6 +99,11 @@ impl Gateway {
     /// and the modem may delete it; on `Err` it must stay on the SIM.
     pub async fn accept_pdu(&self, inbound: InboundPdu) -> GatewayResult<Accepted> {
         let facts = decode_deliver(&inbound.hex);
+        // A single-part text is classified here, not on the writer thread.
+        let classified = match &facts {
+            Ok(f) if f.concat.is_none() => Some(otp::extract(&f.text, Some(&f.from))),
+            _ => None,
+        };
         let key = dedupe_key(inbound.to_number.as_deref(), &inbound.channel, &inbound.hex);
         let received_at = time::now_iso();
         let late_window = time::iso(time::now() - chrono::Duration::hours(LATE_PART_WINDOW_HOURS));
@@ -138,7 +143,16 @@ impl Gateway {
                         parts_received: 1,
                         extra_data: serde_json::json!({}),
                     };
-                    let (view, event) = insert_message(txn, new, &received_at, &received_at)?;
+                    let (view, event) = match classified {
+                        Some(found) => insert_classified_message(
+                            txn,
+                            new,
+                            &received_at,
+                            &received_at,
+                            found,
+                        )?,
+                        None => insert_message(txn, new, &received_at, &received_at)?,
+                    };
                     link_pdu(txn, pdu_row, view.id)?;
                     return Ok((Accepted::Message(Box::new(view)), vec![event]));
                 };
@@ -304,11 +318,12 @@ impl Group {
         seq: u8,
         since: &str,
     ) -> rusqlite::Result<Option<i64>> {
+        // Through the parts' group index: the parts of delivered messages keep their key.
         txn.query_row(
-            "SELECT m.id FROM messages m WHERE m.to_number = ?1 AND m.from_number = ?2
-               AND m.parts_total = ?4 AND m.parts_received < m.parts_total AND m.received_at >= ?6
-               AND json_extract(m.extra_data, '$.concat_ref') = ?3
-               AND NOT EXISTS (SELECT 1 FROM message_parts p WHERE p.message_id = m.id AND p.seq = ?5)
+            "SELECT m.id FROM message_parts p JOIN messages m ON m.id = p.message_id
+             WHERE p.to_number = ?1 AND p.from_number = ?2 AND p.concat_ref = ?3 AND p.total = ?4
+               AND m.parts_received < m.parts_total AND m.received_at >= ?6
+               AND NOT EXISTS (SELECT 1 FROM message_parts q WHERE q.message_id = m.id AND q.seq = ?5)
              ORDER BY m.id DESC LIMIT 1",
             params![self.to, self.from, self.reference, self.total, seq, since],
             |r| r.get(0),
@@ -514,6 +529,18 @@ pub(crate) fn insert_message(
     arrived_at: &str,
 ) -> rusqlite::Result<(MessageView, Event)> {
     let found = otp::extract(&new.content, Some(&new.from_number));
+    insert_classified_message(txn, new, received_at, arrived_at, found)
+}
+
+/// [`insert_message`] for a text classified beforehand, off the writer thread (the
+/// extractor is pure and costs tens of microseconds; the writer is the bottleneck).
+pub(crate) fn insert_classified_message(
+    txn: &Transaction<'_>,
+    new: NewMessage,
+    received_at: &str,
+    arrived_at: &str,
+    found: otp::Extraction,
+) -> rusqlite::Result<(MessageView, Event)> {
     // The lease active on the receiving number when the (first part of the) message
     // arrived owns it, even if the lease ended before the last part came.
     let lease: Option<(i64, i64, String)> = txn

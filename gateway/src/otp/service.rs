@@ -3,6 +3,7 @@
 //! signature in brackets (`【美团】`, `[TikTok]`) or a `Brand:` prefix.
 
 use super::text::{is_word_char, Doc};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Canonical name and the folded spellings that identify it. Spellings are
@@ -116,20 +117,6 @@ const BRANDS: &[(&str, &[&str])] = &[
     ("imo", &["imo"]),
 ];
 
-fn find_word(doc: &Doc, pat: &[char]) -> Option<usize> {
-    let n = pat.len();
-    if n == 0 || doc.len() < n {
-        return None;
-    }
-    let cjk = pat.iter().any(|&c| super::text::is_cjk(c));
-    (0..=doc.len() - n).find(|&i| {
-        doc.low[i..i + n] == *pat
-            && (cjk
-                || (!doc.before(i).is_some_and(is_word_char)
-                    && !doc.at(i + n).is_some_and(is_word_char)))
-    })
-}
-
 fn brand_table() -> &'static [(&'static str, Vec<char>)] {
     static T: OnceLock<Vec<(&'static str, Vec<char>)>> = OnceLock::new();
     T.get_or_init(|| {
@@ -142,13 +129,31 @@ fn brand_table() -> &'static [(&'static str, Vec<char>)] {
 
 /// Earliest known brand in `doc`.
 fn known_brand(doc: &Doc) -> Option<&'static str> {
+    // Where each character occurs, once per text, so that each brand is compared only
+    // where its first letter stands (the table has hundreds of patterns).
+    let mut starts: HashMap<char, Vec<usize>> = HashMap::new();
+    for (i, &c) in doc.low.iter().enumerate() {
+        starts.entry(c).or_default().push(i);
+    }
     let mut best: Option<(usize, &'static str)> = None;
-    for (name, chars) in brand_table() {
-        {
-            if let Some(pos) = find_word(doc, chars) {
-                if best.is_none_or(|(b, _)| pos < b) {
-                    best = Some((pos, name));
-                }
+    for (name, pat) in brand_table() {
+        let (Some(first), n) = (pat.first(), pat.len()) else {
+            continue;
+        };
+        let Some(positions) = starts.get(first) else {
+            continue;
+        };
+        let cjk = pat.iter().any(|&c| super::text::is_cjk(c));
+        let found = positions.iter().copied().find(|&i| {
+            i + n <= doc.len()
+                && doc.low[i..i + n] == *pat.as_slice()
+                && (cjk
+                    || (!doc.before(i).is_some_and(is_word_char)
+                        && !doc.at(i + n).is_some_and(is_word_char)))
+        });
+        if let Some(pos) = found {
+            if best.is_none_or(|(b, _)| pos < b) {
+                best = Some((pos, name));
             }
         }
     }

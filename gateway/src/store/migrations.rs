@@ -190,6 +190,8 @@ const MIGRATIONS: &[&str] = &[
 
     -- Open parts by age, for the incomplete-message timeout.
     CREATE INDEX message_parts_open ON message_parts(message_id, received_at);
+    -- The channel a number's PDUs came in on (incomplete messages name it).
+    CREATE INDEX inbound_pdus_to ON inbound_pdus(to_number, id);
     "#,
     // 3: API keys for server-to-server clients, stored as SHA-256 of the key.
     r#"
@@ -247,6 +249,81 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (webhook_id, event_id, event)
     );
     CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(status, webhook_id, id);
+    "#,
+    // 5: phone sign-in (SMS Auth: codes, tokens) and the SMS Router (phone mappings,
+    // provider-delivered texts with their dedupe key, usage log, router settings).
+    r#"
+    ALTER TABLE users ADD COLUMN phone_verified_at TEXT;
+    ALTER TABLE users ADD COLUMN updated_at TEXT;
+
+    -- One row per code sent: the limits count these. `salt`/`code_mac`: HMAC-SHA256.
+    CREATE TABLE phone_otps (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id),
+        salt TEXT NOT NULL,
+        code_mac TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE INDEX phone_otps_phone ON phone_otps(phone, created_at);
+
+    -- Sign-in tokens `<id>|<secret>`, stored as SHA-256 of the secret.
+    CREATE TABLE phone_auth_tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        token_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+
+    CREATE TABLE phone_mappings (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        phone_number TEXT NOT NULL UNIQUE,
+        is_primary INTEGER NOT NULL DEFAULT 0,
+        is_verified INTEGER NOT NULL DEFAULT 0,
+        verification_method TEXT NOT NULL DEFAULT 'manual',
+        reply_webhook TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX phone_mappings_user ON phone_mappings(user_id);
+
+    -- Texts a provider delivered (Twilio webhooks): unique per provider message id,
+    -- so a replayed webhook is recognised; the reply given is kept for the replay.
+    CREATE TABLE inbound_texts (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        message_id INTEGER REFERENCES messages(id),
+        user_id INTEGER,
+        reply TEXT,
+        received_at TEXT NOT NULL,
+        UNIQUE (provider, provider_id)
+    );
+
+    CREATE TABLE sms_router_usage (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER,
+        phone_number TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+        length INTEGER NOT NULL,
+        success INTEGER NOT NULL,
+        processing_time_ms INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX sms_router_usage_time ON sms_router_usage(created_at);
+
+    CREATE TABLE sms_router_config (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        is_active INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL
+    );
     "#,
 ];
 
