@@ -109,6 +109,8 @@ async fn a_burst_survives_sigkills_of_the_gateway_and_is_stored_exactly_once() {
     )
     .expect("config written");
     let db = data.join("simgate.db");
+    // reqwest is unified with the gateway's `rustls-no-provider`: install one first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
 
     let mut gateway = start_gateway(&config);
