@@ -30,8 +30,8 @@ pub mod openapi;
 pub mod operator;
 pub mod settings;
 pub mod socket;
-pub mod webhooks;
 pub mod web;
+pub mod webhooks;
 
 use std::sync::Arc;
 
