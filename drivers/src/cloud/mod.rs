@@ -11,7 +11,7 @@
 //! Webhook parsing and signature checks are pure functions over the form parameters.
 
 pub mod twilio;
-// pub mod vonage;
+pub mod vonage;
 
 use std::time::Duration;
 
