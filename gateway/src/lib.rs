@@ -16,6 +16,8 @@
 //! - [`scheduler`]: lease expiry and the incomplete-message timeout, on time.
 //! - [`mqtt`]: events out to an MQTT broker (QoS 1, no loss), send requests in.
 //! - [`webhooks`]: signed HTTP deliveries of events, retried, in order per webhook.
+//! - [`providers`]: Twilio and Vonage accounts as send channels, the circuit breaker,
+//!   channel health.
 //! - [`channels`]: runs modem drivers and emulators and feeds their PDUs to [`inbound`].
 //! - [`time`]: the timestamp format every API and table uses.
 //!
@@ -32,6 +34,7 @@ pub mod mqtt;
 pub mod numbers;
 pub mod otp;
 pub mod outbound;
+pub mod providers;
 pub mod scheduler;
 pub mod stats;
 pub mod store;

@@ -7,6 +7,8 @@
 //!   channel, those in the destination's country first, least recently used first,
 //!   skipping any channel over its per-minute rate or daily cap (carriers block SIMs
 //!   that send in bursts). Every attempt is a row in `outbound_attempts`.
+//!   Channels sort by their priority first (modems, then cloud providers in the
+//!   configured order; see `providers`).
 //! - A job found `sending` at start-up was interrupted by a crash: it is queued again
 //!   (an SMS may then go out twice; one never goes missing).
 
@@ -57,6 +59,14 @@ pub trait SendChannel: Send + Sync {
         text: &'a str,
         status_report: bool,
     ) -> BoxFuture<'a, Result<Sent, SendFailure>>;
+    /// Failover order: lower goes first (modems 0; cloud providers as configured).
+    fn priority(&self) -> i32 {
+        0
+    }
+    /// The circuit breaker's view, for channels behind one (see `providers`).
+    fn health(&self) -> Option<crate::providers::BreakerSnapshot> {
+        None
+    }
 }
 
 /// Limits that keep a SIM from being blocked by its carrier.
@@ -405,7 +415,7 @@ impl Gateway {
             .expect("the limits lock is never held across a panic");
         let usage = self.channel_usage().await.unwrap_or_default();
         let destination = country_of(&job.to_number);
-        let mut ready: Vec<(bool, String, Arc<dyn SendChannel>)> = channels
+        let mut ready: Vec<(i32, bool, String, Arc<dyn SendChannel>)> = channels
             .into_iter()
             .filter(|c| c.is_ready())
             .filter(|c| {
@@ -420,12 +430,17 @@ impl Gateway {
                     .get(c.name())
                     .and_then(|u| u.last_used.clone())
                     .unwrap_or_default();
-                (!same_country, last_used, c)
+                (c.priority(), !same_country, last_used, c)
             })
             .collect();
-        // Same country first, then least recently used.
-        ready.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        ready.into_iter().map(|(_, _, c)| c).collect()
+        // By priority, then same country first, then least recently used.
+        ready.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        ready.into_iter().map(|(_, _, _, c)| c).collect()
+    }
+
+    /// Every registered send channel (for health and listings).
+    pub(crate) async fn send_channels(&self) -> Vec<Arc<dyn SendChannel>> {
+        self.outbound.channels.lock().await.clone()
     }
 
     async fn channel_usage(&self) -> GatewayResult<HashMap<String, Usage>> {
