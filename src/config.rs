@@ -16,6 +16,9 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default, rename = "modem")]
     pub modems: Vec<ModemEntry>,
+    /// `[[provider]]`: cloud SMS providers (Twilio, Vonage) as send channels.
+    #[serde(default, rename = "provider")]
+    pub providers: Vec<ProviderEntry>,
     /// The MQTT bridge; absent: no MQTT.
     #[serde(default)]
     pub mqtt: Option<MqttSection>,
@@ -119,6 +122,146 @@ impl MqttSection {
     }
 }
 
+/// `[[provider]]`: a cloud provider account, a send channel behind a circuit breaker
+/// (see gateway::providers). Lower `priority` is tried first; modems are 0.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    /// `twilio` or `vonage`.
+    pub kind: String,
+    /// The channel's name; default the kind.
+    pub name: Option<String>,
+    #[serde(default = "default_provider_priority")]
+    pub priority: i32,
+    /// The provider's API root; default its production URL (tests point it elsewhere).
+    pub base_url: Option<String>,
+    /// Sender number (E.164) or alphanumeric id.
+    pub from: Option<String>,
+    /// Per request, seconds (default 15).
+    pub timeout_secs: Option<u64>,
+    /// Consecutive failures that open the breaker (default 3).
+    pub failure_threshold: Option<u32>,
+    /// Seconds the breaker stays open before one probe (default 60).
+    pub cool_down_secs: Option<u64>,
+    // Twilio
+    pub account_sid: Option<String>,
+    pub auth_token: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub status_callback: Option<String>,
+    // Vonage
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
+    pub signature_secret: Option<String>,
+    /// md5hash, md5, sha1, sha256 or sha512 (default md5hash).
+    pub signature_method: Option<String>,
+    /// Delivery-receipt URL.
+    pub callback: Option<String>,
+}
+
+fn default_provider_priority() -> i32 {
+    10
+}
+
+impl ProviderEntry {
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.kind)
+    }
+
+    fn need<'a>(&self, value: &'a Option<String>, key: &str) -> Result<&'a str, String> {
+        value
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("kind = {:?} needs {key}", self.kind))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self.kind.as_str() {
+            "twilio" => {
+                self.need(&self.account_sid, "account_sid")?;
+                self.need(&self.auth_token, "auth_token")?;
+                if self.from.is_none() && self.messaging_service_sid.is_none() {
+                    return Err("twilio needs from or messaging_service_sid".into());
+                }
+            }
+            "vonage" => {
+                self.need(&self.api_key, "api_key")?;
+                if self.api_secret.is_none() && self.signature_secret.is_none() {
+                    return Err("vonage needs api_secret or signature_secret".into());
+                }
+                self.need(&self.from, "from")?;
+                self.signature_method()?;
+            }
+            other => return Err(format!("kind {other:?} is not twilio or vonage")),
+        }
+        if let Some(url) = &self.base_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(format!("base_url {url:?} is not an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    fn signature_method(&self) -> Result<drivers::cloud::vonage::SignatureMethod, String> {
+        self.signature_method
+            .as_deref()
+            .unwrap_or("md5hash")
+            .parse()
+    }
+
+    /// The send channel, behind its circuit breaker.
+    pub fn channel(&self) -> Result<std::sync::Arc<dyn gateway::outbound::SendChannel>, String> {
+        use gateway::providers::*;
+        self.check()?;
+        let timeout = std::time::Duration::from_secs(self.timeout_secs.unwrap_or(15).max(1));
+        let http = provider_http_client(timeout)?;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let inner: std::sync::Arc<dyn gateway::outbound::SendChannel> = if self.kind == "twilio" {
+            std::sync::Arc::new(TwilioChannel::new(
+                TwilioChannelConfig {
+                    name: self.name().to_string(),
+                    account_sid: opt(&self.account_sid),
+                    auth_token: opt(&self.auth_token),
+                    from: self.from.clone(),
+                    messaging_service_sid: self.messaging_service_sid.clone(),
+                    base_url: self.base_url.clone(),
+                    status_callback: self.status_callback.clone(),
+                    priority: self.priority,
+                },
+                http,
+            ))
+        } else {
+            std::sync::Arc::new(VonageChannel::new(
+                VonageChannelConfig {
+                    name: self.name().to_string(),
+                    api_key: opt(&self.api_key),
+                    api_secret: opt(&self.api_secret),
+                    signature_secret: self.signature_secret.clone(),
+                    signature_method: self.signature_method()?,
+                    from: opt(&self.from),
+                    base_url: self.base_url.clone(),
+                    callback: self.callback.clone(),
+                    priority: self.priority,
+                },
+                http,
+            ))
+        };
+        let defaults = BreakerPolicy::default();
+        Ok(std::sync::Arc::new(CircuitBreaker::new(
+            inner,
+            BreakerPolicy {
+                failure_threshold: self
+                    .failure_threshold
+                    .unwrap_or(defaults.failure_threshold)
+                    .max(1),
+                cool_down: self
+                    .cool_down_secs
+                    .map(std::time::Duration::from_secs)
+                    .unwrap_or(defaults.cool_down),
+            },
+        )))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -193,6 +336,14 @@ impl Config {
                 }
             }
         }
+        let mut provider_names = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("[[provider]] #{} ({})", i + 1, p.name());
+            p.check().map_err(|e| invalid(format!("{at}: {e}")))?;
+            if !provider_names.insert(p.name()) || names.contains(p.name()) {
+                return Err(invalid(format!("{at}: another channel has the same name")));
+            }
+        }
         if let Some(m) = &self.mqtt {
             let c = m.to_gateway().map_err(invalid)?;
             if m.box_id.trim().is_empty() || m.box_id.contains(['/', '+', '#']) {
@@ -244,6 +395,30 @@ mod tests {
         assert_eq!(m.prefix(), "simgate/pi-kitchen");
         assert!(m.home_assistant_discovery);
         assert!(parse("").expect("valid").mqtt.is_none());
+    }
+
+    #[test]
+    fn providers_read_like_the_example() {
+        let text = include_str!("../config/simgate.example.toml");
+        let start = text
+            .find("# [[provider]]")
+            .expect("the example documents [[provider]]");
+        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+        let section: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse(&section).expect("the documented [[provider]] tables are valid");
+        assert_eq!(config.providers.len(), 2);
+        assert_eq!(config.providers[0].kind, "twilio");
+        assert_eq!(config.providers[1].priority, 20);
+        let err = parse("[[provider]]\nkind = \"twilio\"\naccount_sid = \"AC1\"\n").unwrap_err();
+        assert!(err.to_string().contains("auth_token"), "{err}");
+        let err = parse("[[provider]]\nkind = \"sinch\"\n").unwrap_err();
+        assert!(err.to_string().contains("sinch"), "{err}");
+        let err = parse("[[provider]]\nkind = \"vonage\"\napi_key = \"k\"\napi_secret = \"s\"\nfrom = \"1\"\nsecret = 1\n").unwrap_err();
+        assert!(err.to_string().contains("secret"), "{err}");
     }
 
     #[test]

@@ -236,6 +236,12 @@ async fn run(config_path: &Path) -> Result<(), String> {
             .await
             .map_err(|e| format!("modem {}: {e}", m.name))?;
     }
+    for p in &config.providers {
+        let channel = p
+            .channel()
+            .map_err(|e| format!("[[provider]] {}: {e}", p.name()))?;
+        gateway.add_send_channel(channel).await;
+    }
     let listener = bind(config.server.listen).await?;
     tracing::info!(
         "simgate serving on http://{} with {} modem(s); admin: {}",
