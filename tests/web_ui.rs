@@ -284,6 +284,22 @@ impl Browser {
         path
     }
 
+    /// The whole page, beyond the viewport (DevTools' capture).
+    async fn full_screenshot(&self, name: &str) -> PathBuf {
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": true }),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("screenshot is base64");
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("screenshot written");
+        path
+    }
+
     async fn cdp(&self, cmd: &str, params: Value) -> Value {
         self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
             .await
@@ -569,6 +585,7 @@ async fn web_ui_in_headless_chromium() {
     );
     b.wait_for(".chart svg", Duration::from_secs(10)).await;
     b.screenshot("dashboard-dark").await;
+    b.full_screenshot("dashboard-dark-full").await;
 
     // A phone: nothing wider than the screen, navigation and the code still there.
     b.cdp(

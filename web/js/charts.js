@@ -6,7 +6,7 @@ export const COLORS = ['var(--c1)', 'var(--c2)', 'var(--c3)', 'var(--c4)', 'var(
 
 /** Stacked bars: one bar per hour, one colour per series. */
 export function stackedBars(hours, series, label) {
-  const W = 600, H = 180, L = 32, B = 22, T = 8, R = 6;
+  const W = 440, H = 170, L = 30, B = 22, T = 10, R = 6;
   const n = hours.length;
   const totals = hours.map((_, i) => series.reduce((s, x) => s + (x.values[i] || 0), 0));
   const max = Math.max(1, ...totals);
@@ -32,8 +32,8 @@ export function stackedBars(hours, series, label) {
       parts.push(rect);
       base += v;
     });
-    if (i % Math.ceil(n / 8) === 0 || i === n - 1) {
-      parts.push(svg('text', { x: L + i * bw + bw / 2, y: H - 6, 'text-anchor': 'middle' },
+    if ((n - 1 - i) % Math.ceil(n / 8) === 0) { // the latest hour always labelled
+      parts.push(svg('text', { x: L + i * bw + bw / 2, y: H - 5, 'text-anchor': 'middle' },
         new Date(hour).toLocaleTimeString([], { hour: '2-digit' })));
     }
   });
@@ -58,7 +58,7 @@ export function gauge(rate, caption) {
   const r = 42, c = 2 * Math.PI * r;
   const pct = rate === null || rate === undefined ? null : Math.round(rate * 100);
   const frac = pct === null ? 0 : rate;
-  return h('figure', { class: 'chart', style: 'margin:0;max-width:180px' },
+  return h('figure', { class: 'chart', style: 'margin:0;max-width:150px' },
     svg('svg', { viewBox: '0 0 100 100', role: 'img', 'aria-label': pct === null ? `${caption}: no outcome yet` : `${caption}: ${pct}%` },
       svg('circle', { cx: 50, cy: 50, r, fill: 'none', stroke: 'var(--panel-2)', 'stroke-width': 10 }),
       frac > 0 && svg('circle', {
