@@ -19,6 +19,8 @@ use drivers::cloud::{http_client, parse_form, DeliveryState};
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "secret-token";
 
+type Form = Vec<(String, String)>;
+
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Ok,
@@ -32,7 +34,7 @@ enum Mode {
 #[derive(Clone)]
 struct Fake {
     mode: Arc<Mutex<Mode>>,
-    requests: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    requests: Arc<Mutex<Vec<Form>>>,
 }
 
 fn error_json(status: u16, code: u32, message: &str) -> String {

@@ -14,10 +14,12 @@ use axum::Router;
 use drivers::cloud::vonage::{self, SignatureError, SignatureMethod, VonageClient, VonageConfig};
 use drivers::cloud::{http_client, parse_form, DeliveryState};
 
+type Form = Vec<(String, String)>;
+
 #[derive(Clone)]
 struct Fake {
     reply: Arc<Mutex<(u16, String)>>,
-    requests: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    requests: Arc<Mutex<Vec<Form>>>,
     delay: Arc<Mutex<Duration>>,
 }
 
