@@ -22,6 +22,12 @@ pub struct Config {
     /// The MQTT bridge; absent: no MQTT.
     #[serde(default)]
     pub mqtt: Option<MqttSection>,
+    /// Phone sign-in codes (the SMS Auth seed).
+    #[serde(default)]
+    pub sms_auth: gateway::phone_auth::PhoneAuthConfig,
+    /// Twilio webhooks (the SMS Router seed).
+    #[serde(default)]
+    pub sms_router: api::settings::SmsRouterConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -212,7 +212,7 @@ async fn demo(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
         _ => None,
     };
     let bridges = bridges::start(&gateway, mqtt).await?;
-    let served = run_server(listener, gateway, auth).await;
+    let served = run_server(listener, gateway, auth, api::ApiConfig::default()).await;
     bridges.stop().await;
     served
 }
@@ -251,7 +251,12 @@ async fn run(config_path: &Path) -> Result<(), String> {
     );
     let mqtt = config.mqtt.as_ref().map(|m| m.to_gateway()).transpose()?;
     let bridges = bridges::start(&gateway, mqtt).await?;
-    let served = run_server(listener, gateway, auth).await;
+    let api_config = api::ApiConfig {
+        sms_auth: config.sms_auth.clone(),
+        sms_router: config.sms_router.clone(),
+        ..api::ApiConfig::default()
+    };
+    let served = run_server(listener, gateway, auth, api_config).await;
     bridges.stop().await;
     served
 }
@@ -340,8 +345,20 @@ async fn run_server(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
     auth: Arc<AuthKeys>,
+    base: api::ApiConfig,
 ) -> Result<(), String> {
-    let app = api::router(gateway, auth);
+    // `SIMGATE_*` variables apply on top (an invalid one is logged and ignored).
+    let mut config = base.clone().with_env().unwrap_or_else(|e| {
+        tracing::error!("ignoring the API environment settings: {e}");
+        base
+    });
+    // Twilio signs the URL it calls: by default, the address we listen on.
+    if config.sms_router.public_base_url.is_none() {
+        if let Ok(addr) = listener.local_addr() {
+            config.sms_router.public_base_url = Some(format!("http://{addr}"));
+        }
+    }
+    let app = api::router_with(gateway, auth, config);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -14,7 +14,8 @@
 //! - [`openapi`]: `/api/openapi.json` and the Swagger UI at `/docs`, from the binary.
 //! - [`limits`]: rate limits per caller and endpoint class, with `X-RateLimit-*`.
 //! - [`middleware`]: body limits, no body on GET, timeouts, request logs, fallbacks.
-//! - [`settings`]: [`ApiConfig`]: rate limits, CORS, body size, timeout.
+//! - [`sms_auth`]: the SMS Auth seed (phone + one-time code), sharing `/api/auth`.
+//! - [`settings`]: [`ApiConfig`]: rate limits, CORS, body size, timeout, SMS Auth/Router.
 //!
 //! [`router`] composes them on one axum server.
 
@@ -29,6 +30,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod operator;
 pub mod settings;
+pub mod sms_auth;
 pub mod socket;
 pub mod web;
 pub mod webhooks;
@@ -100,6 +102,7 @@ pub fn router_with(gateway: Gateway, auth: Arc<AuthKeys>, config: ApiConfig) -> 
         .merge(metrics::router())
         .merge(webhooks::router())
         .merge(operator::router())
+        .merge(sms_auth::router())
         .route_layer(axum::middleware::from_fn(middleware::observe))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);

@@ -100,6 +100,35 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// A request still running after this long gets 503. `SIMGATE_REQUEST_TIMEOUT_SECS`.
     pub request_timeout_secs: u64,
+    /// Phone sign-in (the SMS Auth seed). `[sms_auth]` in the configuration file.
+    pub sms_auth: gateway::phone_auth::PhoneAuthConfig,
+    /// Twilio webhooks (the SMS Router seed). `[sms_router]`.
+    pub sms_router: SmsRouterConfig,
+}
+
+/// `[sms_router]`: Twilio webhooks and their replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsRouterConfig {
+    /// The Twilio auth token that signs webhooks (`X-Twilio-Signature`); without one
+    /// every webhook is refused. `SIMGATE_TWILIO_AUTH_TOKEN`.
+    pub twilio_auth_token: Option<String>,
+    /// The URL Twilio calls the box at, e.g. `https://sms.example.com`: signatures are
+    /// computed over it. Default `http://<listen address>`. `SIMGATE_PUBLIC_BASE_URL`.
+    pub public_base_url: Option<String>,
+    /// The TwiML `<Message>` when the user has no reply webhook.
+    /// `SIMGATE_SMS_ROUTER_DEFAULT_REPLY`.
+    pub default_reply: String,
+}
+
+impl Default for SmsRouterConfig {
+    fn default() -> Self {
+        SmsRouterConfig {
+            twilio_auth_token: None,
+            public_base_url: None,
+            default_reply: "Thank you for your message. I'll process it shortly.".into(),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -109,6 +138,8 @@ impl Default for ApiConfig {
             cors: Cors::default(),
             max_body_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            sms_auth: Default::default(),
+            sms_router: SmsRouterConfig::default(),
         }
     }
 }
@@ -130,6 +161,7 @@ impl ApiConfig {
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
         }
+        self.sms_auth.validate()?;
         Ok(())
     }
 
@@ -180,8 +212,45 @@ impl ApiConfig {
                 .parse()
                 .map_err(|_| format!("SIMGATE_REQUEST_TIMEOUT_SECS={v:?}: not a whole number"))?;
         }
+        self.apply_sms_vars(&get)?;
         self.validate()?;
         Ok(self)
+    }
+
+    /// The `[sms_auth]` and `[sms_router]` variables.
+    fn apply_sms_vars(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let number = |name: &str, v: &str| -> Result<u32, String> {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{name}={v:?}: not a whole number"))
+        };
+        let a = &mut self.sms_auth;
+        if let Some(v) = get("SIMGATE_SMS_METHOD") {
+            a.method = v.parse().map_err(|e| format!("SIMGATE_SMS_METHOD: {e}"))?;
+        }
+        if let Some(v) = get("SIMGATE_SMS_AUTH_REGION") {
+            a.default_region = v.trim().to_ascii_uppercase();
+        }
+        if let Some(v) = get("SIMGATE_SMS_AUTH_RESEND_AFTER_SECS") {
+            a.resend_after_secs = number("SIMGATE_SMS_AUTH_RESEND_AFTER_SECS", &v)?;
+        }
+        if let Some(v) = get("SIMGATE_SMS_AUTH_PER_HOUR") {
+            a.max_per_hour = number("SIMGATE_SMS_AUTH_PER_HOUR", &v)?;
+        }
+        if let Some(v) = get("SIMGATE_SMS_AUTH_PER_DAY") {
+            a.max_per_day = number("SIMGATE_SMS_AUTH_PER_DAY", &v)?;
+        }
+        let r = &mut self.sms_router;
+        if let Some(v) = get("SIMGATE_TWILIO_AUTH_TOKEN") {
+            r.twilio_auth_token = Some(v.trim().to_string());
+        }
+        if let Some(v) = get("SIMGATE_PUBLIC_BASE_URL") {
+            r.public_base_url = Some(v.trim().trim_end_matches('/').to_string());
+        }
+        if let Some(v) = get("SIMGATE_SMS_ROUTER_DEFAULT_REPLY") {
+            r.default_reply = v;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`inbound`]: a received PDU becomes a stored, classified, routed message.
 //! - [`outbound`]: the send queue, channel choice with failover, delivery status.
 //! - [`otp`]: verification-code extraction and message classification. Pure, no I/O.
+//! - [`phone_auth`]: phone + one-time-code sign-in: E.164, hashed codes, limits.
 //! - [`numbers`]: the number pool, leases (assignments) and their expiry.
 //! - [`leases`]: extending and releasing a lease, checked against its owner.
 //! - [`messages`]: listing and marking messages.
@@ -33,6 +34,7 @@ pub mod model;
 pub mod mqtt;
 pub mod numbers;
 pub mod otp;
+pub mod phone_auth;
 pub mod outbound;
 pub mod providers;
 pub mod scheduler;

@@ -68,6 +68,9 @@ fn plausible_email(email: &str) -> bool {
 }
 
 async fn register(State(state): State<AppState>, Body(body): Body<Value>) -> Result {
+    if crate::sms_auth::is_phone_shaped(&body) {
+        return Ok(crate::sms_auth::register(state, body).await);
+    }
     let email = str_field(&body, "email").map(str::trim);
     let password = str_field(&body, "password");
     let mut errors = Vec::new();
@@ -155,6 +158,9 @@ async fn issue_tokens(
 }
 
 async fn login(State(state): State<AppState>, Body(body): Body<Value>) -> Result {
+    if crate::sms_auth::is_phone_shaped(&body) {
+        return Ok(crate::sms_auth::login(state, body).await);
+    }
     let (Some(email), Some(password)) = (str_field(&body, "email"), str_field(&body, "password"))
     else {
         let mut errors = Vec::new();
@@ -626,6 +632,9 @@ async fn logout(
     headers: axum::http::HeaderMap,
     OptionalBody(body): OptionalBody<Value>,
 ) -> Result {
+    if crate::sms_auth::is_phone_token(&headers) {
+        return Ok(crate::sms_auth::logout(state, headers).await);
+    }
     let refresh = body
         .as_ref()
         .and_then(|b| b.get("refresh_token"))
