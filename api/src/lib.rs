@@ -15,6 +15,7 @@
 //! - [`limits`]: rate limits per caller and endpoint class, with `X-RateLimit-*`.
 //! - [`middleware`]: body limits, no body on GET, timeouts, request logs, fallbacks.
 //! - [`sms_auth`]: the SMS Auth seed (phone + one-time code), sharing `/api/auth`.
+//! - [`sms_router`]: the SMS Router seed: Twilio webhooks, TwiML, admin (`/api/v1/sms-router`).
 //! - [`settings`]: [`ApiConfig`]: rate limits, CORS, body size, timeout, SMS Auth/Router.
 //!
 //! [`router`] composes them on one axum server.
@@ -31,6 +32,7 @@ pub mod openapi;
 pub mod operator;
 pub mod settings;
 pub mod sms_auth;
+pub mod sms_router;
 pub mod socket;
 pub mod web;
 pub mod webhooks;
@@ -103,6 +105,7 @@ pub fn router_with(gateway: Gateway, auth: Arc<AuthKeys>, config: ApiConfig) -> 
         .merge(webhooks::router())
         .merge(operator::router())
         .merge(sms_auth::router())
+        .merge(sms_router::router())
         .route_layer(axum::middleware::from_fn(middleware::observe))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);

@@ -5,6 +5,7 @@
 //! - [`store`]: SQLite (WAL) with one writer thread doing group commits, and readers.
 //! - [`model`]: the records the store returns (users, numbers, assignments, messages).
 //! - [`inbound`]: a received PDU becomes a stored, classified, routed message.
+//! - [`inbound_text`]: provider-delivered texts (Twilio) once per id; SMS Router tables.
 //! - [`outbound`]: the send queue, channel choice with failover, delivery status.
 //! - [`otp`]: verification-code extraction and message classification. Pure, no I/O.
 //! - [`phone_auth`]: phone + one-time-code sign-in: E.164, hashed codes, limits.
@@ -28,6 +29,7 @@ pub mod api_keys;
 pub mod channels;
 pub mod events;
 pub mod inbound;
+pub mod inbound_text;
 pub mod leases;
 pub mod messages;
 pub mod model;
