@@ -3,9 +3,10 @@
 //! offline).
 //!
 //! The document is built from one table, [`operations`], with the seed's request and
-//! response examples. The end-to-end test `disposms_docs` calls every documented
+//! response examples. The end-to-end test `disposms_ops` calls every documented
 //! operation on the running binary and checks that none is a 404 or 405, so a route
-//! that is removed or renamed fails it; a new route is added here by hand.
+//! that is removed or renamed fails it. **A new route is added here by hand**, by
+//! whoever adds it to a router.
 
 use serde_json::{json, Value};
 use utoipa_swagger_ui::SwaggerUi;
@@ -158,6 +159,34 @@ pub fn operations() -> Vec<Operation> {
         op("post", "/api/admin/notifications", "admin", "Send a Socket.IO system_notification to every connected client", ADMIN)
             .body(json!({"type": "maintenance", "title": "Scheduled Maintenance", "message": "System will be under maintenance from 2:00 AM to 4:00 AM UTC", "severity": "info"}))
             .answers(200, json!({"notification": {"type": "maintenance", "title": "Scheduled Maintenance", "message": "System will be under maintenance from 2:00 AM to 4:00 AM UTC", "severity": "info", "timestamp": TS}, "recipients": 3}), "Notification sent"),
+        // The box's webhooks (api/src/webhooks.rs): described there in full.
+        op("get", "/api/webhooks", "webhooks", "The caller's webhooks (an admin: ?all=true for all)", USER),
+        op("post", "/api/webhooks", "webhooks", "Create a webhook {url, events?, secret?}; its secret is shown once", USER)
+            .body(json!({"url": "https://example.com/hook", "events": ["sms.received", "otp.received"]})),
+        op("get", "/api/webhooks/{id}", "webhooks", "One webhook", USER),
+        op("delete", "/api/webhooks/{id}", "webhooks", "Delete a webhook", USER),
+        op("post", "/api/webhooks/{id}/test", "webhooks", "Queue a webhook.test delivery", USER),
+        op("post", "/api/webhooks/{id}/enable", "webhooks", "Enable a webhook disabled after failing", USER),
+        op("get", "/api/webhooks/{id}/deliveries", "webhooks", "The delivery log, newest first", USER)
+            .params(&[("limit", "query", false, "Default 50")]),
+        // The operator's routes behind the web UI (api/src/operator.rs).
+        op("get", "/api/admin/modems", "operator", "Every modem's state", ADMIN),
+        op("post", "/api/admin/sms", "operator", "Send an SMS (queued, then sent on a channel with failover)", ADMIN)
+            .body(json!({"to": "+12025550123", "text": "Hello"})),
+        op("get", "/api/admin/sms", "operator", "Recent outbound jobs", ADMIN),
+        op("get", "/api/admin/sms/{id}", "operator", "One outbound job", ADMIN),
+        op("get", "/api/admin/messages", "operator", "Every received message", ADMIN),
+        op("patch", "/api/admin/messages/{message_id}/read", "operator", "Mark any message read", ADMIN),
+        op("get", "/api/admin/stats/throughput", "operator", "Messages per minute", ADMIN),
+        op("get", "/api/admin/numbers", "operator", "The number pool with its leases", ADMIN),
+        op("post", "/api/admin/numbers/{assignment_id}/extend", "operator", "Extend any lease", ADMIN)
+            .body(json!({"duration": 3600})),
+        op("delete", "/api/admin/numbers/{assignment_id}", "operator", "Release any lease", ADMIN),
+        op("get", "/api/admin/users", "operator", "Every user", ADMIN),
+        op("patch", "/api/admin/users/{id}", "operator", "Change a user (role, active)", ADMIN)
+            .body(json!({"is_active": false})),
+        op("get", "/api/segments", "operator", "How many SMS parts a text takes", USER)
+            .params(&[("text", "query", true, "The text")]),
         op("get", "/api/health", "health", "Liveness", None)
             .raw(200, json!({"status": "ok", "timestamp": TS})),
         op("get", "/api/health/ready", "health", "Readiness: the database and each modem (503 when not ready)", None)
@@ -287,7 +316,8 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "tags": [
             {"name": "auth"}, {"name": "numbers"}, {"name": "messages"},
-            {"name": "account"}, {"name": "admin"}, {"name": "health"},
+            {"name": "account"}, {"name": "webhooks"}, {"name": "admin"},
+            {"name": "operator"}, {"name": "health"},
         ],
         "paths": paths,
         "components": {"securitySchemes": {
