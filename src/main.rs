@@ -4,6 +4,7 @@
 mod bridges;
 mod config;
 mod emulate;
+mod pdu_cli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -85,12 +86,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PduCommand {
-    /// Decode one PDU (hex, with the SMSC prefix as AT+CMGR gives it) and print it as JSON.
+    /// Decode one PDU (hex, with the SMSC prefix as AT+CMGR gives it) and print it as
+    /// JSON; `-` reads one PDU per line from standard input.
     Decode {
         hex: String,
         /// The hex is a bare TPDU with no SMSC octet.
+        #[arg(long, alias = "no-smsc")]
+        tpdu: bool,
+    },
+    /// Encode an SMS-SUBMIT (split into parts when long) and print the PDUs as JSON.
+    Encode {
         #[arg(long)]
-        no_smsc: bool,
+        to: String,
+        #[arg(long)]
+        text: String,
+        /// Ask the network for a status report.
+        #[arg(long)]
+        status_report: bool,
     },
 }
 
@@ -101,11 +113,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Pdu {
-            command: PduCommand::Decode { hex, no_smsc },
-        } => match drivers::pdu::decode_hex(&hex, !no_smsc) {
-            Ok(pdu) => print_json(&pdu),
+            command: PduCommand::Decode { hex, tpdu },
+        } if hex == "-" => {
+            if pdu_cli::decode_lines(std::io::stdin().lock(), !tpdu) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Pdu {
+            command: PduCommand::Decode { hex, tpdu },
+        } => match pdu_cli::decode_json(&hex, !tpdu) {
+            Ok(v) => print_json(&v),
             Err(e) => {
                 eprintln!("error: cannot decode the PDU: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Pdu {
+            command:
+                PduCommand::Encode {
+                    to,
+                    text,
+                    status_report,
+                },
+        } => match pdu_cli::encode_json(&to, &text, status_report) {
+            Ok(v) => print_json(&v),
+            Err(e) => {
+                eprintln!("error: cannot encode the SMS: {e}");
                 ExitCode::FAILURE
             }
         },
