@@ -75,16 +75,12 @@ pub fn decode_lines(input: impl BufRead, with_smsc: bool) -> bool {
 
 /// The SMS-SUBMIT PDUs for a text, with the `AT+CMGS` length of each and the counter.
 pub fn encode_json(to: &str, text: &str, status_report: bool) -> Result<Value, String> {
-    let parts = pdu::encode_submit(
-        to,
-        text,
-        &SubmitOptions {
-            status_report,
-            ..SubmitOptions::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let count = pdu::count_segments(text);
+    let opts = SubmitOptions {
+        status_report,
+        ..SubmitOptions::default()
+    };
+    let parts = pdu::encode_submit(to, text, &opts).map_err(|e| e.to_string())?;
+    let count = pdu::count_submit(text, &opts);
     Ok(json!({
         "to": to,
         "encoding": count.encoding,

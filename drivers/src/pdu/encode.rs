@@ -183,7 +183,17 @@ pub fn count_segments(text: &str) -> SegmentCount {
 
 /// [`count_segments`] allowing national language tables.
 pub fn count_segments_with(text: &str, national: &[Tables]) -> SegmentCount {
-    let s = split(text, national, 0);
+    counted(split(text, national, 0))
+}
+
+/// The parts [`encode_submit`] sends for these options exactly: a reference of 256 or
+/// more takes the 16-bit concatenation IE, one octet more per part (152 septets / 66
+/// UTF-16 units).
+pub fn count_submit(text: &str, opts: &SubmitOptions) -> SegmentCount {
+    counted(split(text, &opts.national, opts.reference))
+}
+
+fn counted(s: Split) -> SegmentCount {
     let last_used = s.parts.last().map_or(0, |p| p.2);
     let (encoding, tables) = match s.coding {
         Coding::Gsm7(t) => (Alphabet::Gsm7, t),

@@ -41,8 +41,8 @@ use serde::Serialize;
 pub use address::{Address, TypeOfNumber};
 pub use dcs::{Alphabet, Dcs, Mwi, MwiKind, MwiSource};
 pub use encode::{
-    count_segments, count_segments_with, encode_deliver, encode_deliver_with, encode_submit,
-    EncodedPdu, SegmentCount, SubmitOptions,
+    count_segments, count_segments_with, count_submit, encode_deliver, encode_deliver_with,
+    encode_submit, EncodedPdu, SegmentCount, SubmitOptions,
 };
 pub use error::{PduError, Warning};
 pub use gsm7::{NationalLanguage, Tables};
