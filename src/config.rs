@@ -390,7 +390,8 @@ mod tests {
     fn the_mqtt_section_reads_like_the_example() {
         let text = include_str!("../config/simgate.example.toml");
         let start = text.find("# [mqtt]").expect("the example documents [mqtt]");
-        let section: String = text[start..]
+        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+        let section: String = text[start..end]
             .lines()
             .map(|l| l.strip_prefix("# ").unwrap_or(l))
             .collect::<Vec<_>>()

@@ -243,6 +243,10 @@ async fn forward_modem_events(
                 let _ = report.ack.send(answer);
             }
             ModemEvent::Status(status) => {
+                if status.state == ModemState::Ready {
+                    // Jobs deferred while no channel was ready can go out now.
+                    gateway.wake_dispatcher();
+                }
                 if registered.is_none() {
                     if let Some(number) = status.number.clone() {
                         let reg = NumberRegistration {

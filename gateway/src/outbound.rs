@@ -236,6 +236,11 @@ impl Gateway {
         channels.retain(|c| c.name() != channel.name());
         channels.push(channel);
         drop(channels);
+        self.wake_dispatcher();
+    }
+
+    /// Makes the dispatcher look at the queue now (a channel became ready).
+    pub(crate) fn wake_dispatcher(&self) {
         self.outbound.wake.notify_one();
     }
 
@@ -628,6 +633,8 @@ impl Gateway {
                 Ok(())
             })
             .await?;
+        // The loop may have computed its sleep while this job was claimed.
+        self.wake_dispatcher();
         Ok(())
     }
 
