@@ -22,6 +22,9 @@ pub struct Config {
     /// The MQTT bridge; absent: no MQTT.
     #[serde(default)]
     pub mqtt: Option<MqttSection>,
+    /// The HTTP server: rate limits, CORS, body size, request timeout.
+    #[serde(default)]
+    pub api: api::ApiConfig,
     /// Phone sign-in codes (the SMS Auth seed).
     #[serde(default)]
     pub sms_auth: gateway::phone_auth::PhoneAuthConfig,
@@ -350,6 +353,9 @@ impl Config {
                 return Err(invalid(format!("{at}: another channel has the same name")));
             }
         }
+        self.api
+            .validate()
+            .map_err(|e| invalid(format!("[api] {e}")))?;
         if let Some(m) = &self.mqtt {
             let c = m.to_gateway().map_err(invalid)?;
             if m.box_id.trim().is_empty() || m.box_id.contains(['/', '+', '#']) {
@@ -402,6 +408,35 @@ mod tests {
         assert_eq!(m.prefix(), "simgate/pi-kitchen");
         assert!(m.home_assistant_discovery);
         assert!(parse("").expect("valid").mqtt.is_none());
+    }
+
+    #[test]
+    fn the_api_section_reads_like_the_example_and_bad_rates_are_named() {
+        let text = include_str!("../config/simgate.example.toml");
+        let start = text.find("# [api]").expect("the example documents [api]");
+        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+        let section: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = parse(&section).expect("the documented [api] section is valid");
+        assert_eq!(config.api.rate_limits.auth.requests, 120);
+        assert_eq!(
+            config.api.cors.allowed_origins,
+            vec!["https://ops.example.com"]
+        );
+        assert_eq!(config.api.request_timeout_secs, 30);
+        assert_eq!(
+            parse("").expect("valid").api,
+            api::ApiConfig::default(),
+            "no [api]: the defaults"
+        );
+        let bad = "[api.rate_limits]\nauth = { requests = 0, window_secs = 60 }\n";
+        let err = parse(bad).expect_err("zero requests").to_string();
+        assert!(err.contains("[api] rate_limits.auth"), "{err}");
+        let unknown = parse("[api]\nsms_router = {}\n").expect_err("not an [api] key");
+        assert!(unknown.to_string().contains("sms_router"), "{unknown}");
     }
 
     #[test]

@@ -289,7 +289,7 @@ async fn run(config_path: &Path) -> Result<(), String> {
     let api_config = api::ApiConfig {
         sms_auth: config.sms_auth.clone(),
         sms_router: config.sms_router.clone(),
-        ..api::ApiConfig::default()
+        ..config.api.clone()
     };
     let served = run_server(listener, gateway, auth, api_config).await;
     bridges.stop().await;
@@ -382,11 +382,8 @@ async fn run_server(
     auth: Arc<AuthKeys>,
     base: api::ApiConfig,
 ) -> Result<(), String> {
-    // `SIMGATE_*` variables apply on top (an invalid one is logged and ignored).
-    let mut config = base.clone().with_env().unwrap_or_else(|e| {
-        tracing::error!("ignoring the API environment settings: {e}");
-        base
-    });
+    // `SIMGATE_*` variables apply on top; an invalid one stops the start.
+    let mut config = base.with_env()?;
     // Twilio signs the URL it calls: by default, the address we listen on.
     if config.sms_router.public_base_url.is_none() {
         if let Ok(addr) = listener.local_addr() {
@@ -394,10 +391,14 @@ async fn run_server(
         }
     }
     let app = api::router_with(gateway, auth, config);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))
+    // The peer address keys the rate limits of anonymous callers.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))
 }
 
 async fn shutdown_signal() {

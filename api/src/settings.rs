@@ -100,9 +100,12 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// A request still running after this long gets 503. `SIMGATE_REQUEST_TIMEOUT_SECS`.
     pub request_timeout_secs: u64,
-    /// Phone sign-in (the SMS Auth seed). `[sms_auth]` in the configuration file.
+    /// Phone sign-in (the SMS Auth seed): the configuration file's own `[sms_auth]`
+    /// section, not part of `[api]`.
+    #[serde(skip)]
     pub sms_auth: gateway::phone_auth::PhoneAuthConfig,
-    /// Twilio webhooks (the SMS Router seed). `[sms_router]`.
+    /// Twilio webhooks (the SMS Router seed): the file's own `[sms_router]` section.
+    #[serde(skip)]
     pub sms_router: SmsRouterConfig,
 }
 
