@@ -148,6 +148,30 @@ async fn readiness_and_metrics_report_the_database_modems_and_traffic() {
     .await;
     demo.wait_messages(&user, 1).await;
 
+    // The send channels, in the order the queue tries them, with their breakers.
+    let (status, body) = demo
+        .call(Method::GET, "/api/admin/channels", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let channels = data_of(&body)["channels"]
+        .as_array()
+        .expect("channels")
+        .clone();
+    let names: Vec<&str> = channels
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["emu-gb", "emu-us"], "{body}");
+    for c in &channels {
+        assert_eq!(c["state"], "closed", "{c}");
+        assert_eq!(c["ready"], true, "{c}");
+        assert_eq!(c["consecutive_failures"], 0, "{c}");
+    }
+    let (status, body) = demo
+        .call(Method::GET, "/api/admin/channels", Some(&user), None)
+        .await;
+    assert_error(status, &body, 403, "INSUFFICIENT_PERMISSIONS");
+
     let resp = demo
         .http
         .get(demo.url("/api/metrics"))

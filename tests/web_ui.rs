@@ -570,6 +570,11 @@ async fn web_ui_in_headless_chromium() {
         t.contains(ADMIN_EMAIL)
     })
     .await;
+    // Both emulated SIMs as send channels, with their circuit breakers.
+    b.wait_text("#channel-health", Duration::from_secs(10), |t| {
+        t.contains("emu-us") && t.contains("emu-gb") && t.contains("closed")
+    })
+    .await;
     b.screenshot("admin").await;
 
     // Dark theme.

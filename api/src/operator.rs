@@ -4,6 +4,8 @@
 //!
 //! - `GET /api/admin/modems`: every modem's status (state, signal, operator, SIM...),
 //!   whether it is emulated, and its messages today.
+//! - `GET /api/admin/channels`: every send channel (modem SIMs and cloud providers) in
+//!   the order the queue tries them, with its circuit breaker's state.
 //! - `POST /api/admin/sms` `{to, text, from?}`: 202 with the queued job;
 //!   `GET /api/admin/sms` the recent jobs; `GET /api/admin/sms/{id}` one job.
 //! - `GET /api/admin/messages`: every user's messages; filters `q` (text, sender,
@@ -42,6 +44,7 @@ type Result<T = Response> = std::result::Result<T, DispoError>;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/modems", get(modems))
+        .route("/admin/channels", get(channels))
         .route("/admin/sms", post(send_sms).get(recent_sms))
         .route("/admin/sms/{id}", get(one_sms))
         .route("/admin/messages", get(all_messages))
@@ -81,6 +84,17 @@ async fn modems(State(state): State<AppState>, Admin(_): Admin) -> Result {
         StatusCode::OK,
         json!({ "modems": list, "total": list.len(), "emulator": demo }),
         "Modems retrieved",
+    ))
+}
+
+async fn channels(State(state): State<AppState>, Admin(_): Admin) -> Result {
+    let mut list = state.gateway.channel_health().await;
+    // The order the dispatcher prefers them in.
+    list.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.name.cmp(&b.name)));
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "channels": list, "total": list.len() }),
+        "Channels retrieved",
     ))
 }
 

@@ -56,22 +56,36 @@ export async function render(main, ctx) {
 
   async function loadHealth() {
     let body;
+    let sending;
     try {
       const res = await fetch('/api/health/ready');
       body = await res.json();
+      sending = (await api('/admin/channels')).channels;
     } catch (err) { clear(health).append(errorBox({ message: 'Cannot reach the box' }, loadHealth)); return; }
     const db = body.checks.database;
+    const breaker = { closed: 'ok', 'half-open': 'warn', open: 'bad' };
     clear(health).append(
       h('p', {}, 'Box: ', pill(body.status.replace('_', ' '), body.status === 'ready' ? 'ok' : 'bad'),
         ' Database: ', pill(db.status, db.status === 'ok' ? 'ok' : 'bad'),
         db.latency_ms !== undefined ? h('span', { class: 'muted small' }, ` ${db.latency_ms.toFixed(1)} ms`) : null),
-      body.checks.modems.length ? h('table', {},
-        h('thead', {}, h('tr', {}, ['Channel', 'Number', 'State', 'Signal', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+      body.checks.modems.length ? h('table', { id: 'modem-health' },
+        h('caption', { class: 'muted small' }, 'Modems'),
+        h('thead', {}, h('tr', {}, ['Modem', 'Number', 'State', 'Signal', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, body.checks.modems.map((m) => h('tr', {},
           h('td', {}, m.name), h('td', { class: 'mono' }, m.number || '—'),
           h('td', {}, pill(String(m.state).replace(/_/g, ' '), statusKind[m.state] || 'warn')),
           h('td', {}, m.signal_dbm === null || m.signal_dbm === undefined ? '—' : `${m.signal_dbm} dBm`),
-          h('td', { class: 'small' }, m.last_error || '—'))))) : empty('No channels', 'No modem or provider is configured.'));
+          h('td', { class: 'small' }, m.last_error || '—'))))) : null,
+      sending.length ? h('table', { id: 'channel-health' },
+        h('caption', { class: 'muted small' }, 'Send channels, in the order the queue tries them'),
+        h('thead', {}, h('tr', {}, ['Channel', 'Kind', 'Priority', 'Ready', 'Breaker', 'Failures', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, sending.map((c) => h('tr', {},
+          h('td', {}, c.name), h('td', {}, c.provider), h('td', {}, String(c.priority)),
+          h('td', {}, pill(c.ready ? 'ready' : 'not ready', c.ready ? 'ok' : 'bad')),
+          h('td', {}, pill(c.state, breaker[c.state] || 'warn')),
+          h('td', {}, String(c.consecutive_failures)),
+          h('td', { class: 'small' }, c.last_error || '—'))))) : null,
+      !body.checks.modems.length && !sending.length ? empty('No channels', 'No modem or provider is configured.') : null);
   }
 
   async function loadUsers() {
