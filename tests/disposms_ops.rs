@@ -172,6 +172,37 @@ async fn readiness_and_metrics_report_the_database_modems_and_traffic() {
         .await;
     assert_error(status, &body, 403, "INSUFFICIENT_PERMISSIONS");
 
+    // One SMS out, so that the sent counter and the queue gauge have something to say.
+    let (status, body) = demo
+        .call(
+            Method::POST,
+            "/api/admin/sms",
+            Some(&admin),
+            Some(json!({"to": "+447700900123", "text": "metrics"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job = data_of(&body)["sms"]["id"].as_i64().expect("job id");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = demo
+            .call(
+                Method::GET,
+                &format!("/api/admin/sms/{job}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        if matches!(
+            data_of(&body)["sms"]["status"].as_str(),
+            Some("sent" | "delivered")
+        ) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never sent: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let resp = demo
         .http
         .get(demo.url("/api/metrics"))
@@ -189,6 +220,9 @@ async fn readiness_and_metrics_report_the_database_modems_and_traffic() {
         "simgate_messages_received_total{channel=\"emu-us\"",
         "simgate_otps_extracted_total{channel=\"emu-us\"} 1",
         "simgate_modem_up{modem=\"emu-us\"} 1",
+        "simgate_messages_sent_total{channel=\"emu-gb\"} 1",
+        "simgate_sms_status_total{status=\"sent\"} 1",
+        "simgate_outbound_queue_depth{status=\"queued\"} 0",
         "simgate_modem_state{modem=\"emu-gb\",state=\"ready\"} 1",
         "simgate_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/messages\"",
         "simgate_http_requests_total{method=\"POST\",route=\"/api/numbers/assign\",status=\"201\"} 1",

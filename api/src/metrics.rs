@@ -5,6 +5,11 @@
 //!   `simgate_otps_extracted_total{channel}`: counted from the gateway's committed
 //!   `new_message` events (a subscriber that lags behind a burst undercounts; the
 //!   messages themselves are stored).
+//! - `simgate_messages_sent_total{channel}` (each job sent, by the channel that took
+//!   it) and `simgate_sms_status_total{status}` (sent, delivered, undelivered, failed):
+//!   counted from the committed `sms_status` events.
+//! - `simgate_outbound_queue_depth{status}`: jobs `queued` and `sending`, read from
+//!   the queue's index at scrape time.
 //! - `simgate_modem_up{modem}`, `simgate_modem_state{modem,state}`,
 //!   `simgate_modem_signal_dbm{modem}`, `simgate_modem_signal_bars{modem}`: read from
 //!   the drivers at scrape time.
@@ -77,11 +82,12 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
-/// Counts received messages and extracted codes from the event bus, for the life of
-/// the server.
+/// Counts received messages, extracted codes and outbound outcomes from the event bus,
+/// for the life of the server.
 pub fn count_events(gateway: &Gateway) {
     let _ = handle();
     let mut rx = gateway.events().subscribe();
+    let gateway = gateway.clone();
     tokio::spawn(async move {
         loop {
             match rx.recv().await {
@@ -99,6 +105,20 @@ pub fn count_events(gateway: &Gateway) {
                         )
                         .increment(1);
                     }
+                }
+                Ok(Event::SmsStatus { job_id, status, .. }) => {
+                    if status == "sent" {
+                        // The event names the job; the job names the channel.
+                        match gateway.outbound_job(job_id, None).await {
+                            Ok(job) => metrics::counter!(
+                                "simgate_messages_sent_total",
+                                "channel" => job.channel.unwrap_or_default()
+                            )
+                            .increment(1),
+                            Err(e) => tracing::warn!(job = job_id, "metrics: {e}"),
+                        }
+                    }
+                    metrics::counter!("simgate_sms_status_total", "status" => status).increment(1);
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
@@ -151,6 +171,18 @@ async fn render(State(state): State<AppState>) -> Response {
             metrics::gauge!("simgate_modem_signal_bars", "modem" => name.clone())
                 .set(f64::from(bars));
         }
+    }
+    match state.gateway.queue_depth().await {
+        Ok(depth) => {
+            for status in ["queued", "sending"] {
+                let n = depth
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("simgate_outbound_queue_depth", "status" => status).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!("metrics: cannot read the queue depth: {e}"),
     }
     handle.run_upkeep();
     (

@@ -298,6 +298,24 @@ impl Gateway {
             .await?)
     }
 
+    /// Outbound jobs waiting (`queued`) and in flight (`sending`), for the metrics.
+    /// Reads the `(status, next_attempt_at)` index only.
+    pub async fn queue_depth(&self) -> GatewayResult<Vec<(String, i64)>> {
+        Ok(self
+            .store
+            .read(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT status, COUNT(*) FROM outbound_jobs
+                     WHERE status IN ('queued', 'sending') GROUP BY status",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<(String, i64)>, _>>()?;
+                Ok(rows)
+            })
+            .await?)
+    }
+
     /// Every number of the pool with its current holder, if leased now.
     pub async fn number_pool(&self) -> GatewayResult<Vec<PoolEntry>> {
         let now = time::now_iso();
