@@ -406,7 +406,7 @@ async fn web_ui_in_headless_chromium() {
 
     // reqwest is built with the gateway's `rustls-no-provider`: clients need a provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = Demo::start().await;
+    let mut demo = Demo::start().await;
     wait_ready(&demo).await;
     let admin = demo.admin_token().await;
     let b = Browser::start(&chrome, &driver).await;
@@ -657,6 +657,60 @@ async fn web_ui_in_headless_chromium() {
     b.fill("#f-password", ADMIN_PASSWORD).await;
     b.click("#login-submit").await;
     b.wait_for("#modems .modem-card", Duration::from_secs(15))
+        .await;
+
+    // The box restarts (SIGKILL, then up again on the same address): the page says the
+    // connection is lost, reconnects by itself, says so, and live updates flow again.
+    b.goto(&demo.url("/inbox")).await;
+    b.wait_for(".live.on", Duration::from_secs(15)).await;
+    b.exec(
+        "window.bannerTexts = [];
+         const banner = document.getElementById('banner');
+         new MutationObserver(() => window.bannerTexts.push(banner.hidden ? '' : banner.textContent))
+           .observe(banner, { childList: true, characterData: true, subtree: true, attributes: true });",
+        json!([]),
+    )
+    .await;
+    demo.restart().await;
+    wait_ready(&demo).await;
+    let said = |banners: &Value, what: &str| {
+        banners.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|t| t.as_str().is_some_and(|t| t.contains(what)))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let banners = loop {
+        let banners = b.exec("return window.bannerTexts", json!([])).await;
+        if said(&banners, "Reconnected.") {
+            break banners;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never reconnected: {banners}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        said(&banners, "Connection to the box lost"),
+        "the page never said the connection was lost: {banners}"
+    );
+    b.wait_for(".live.on", Duration::from_secs(15)).await;
+    b.screenshot("phone-reconnected").await;
+    let (status, body) = demo
+        .call(
+            reqwest::Method::POST,
+            "/api/admin/emulator/sms",
+            Some(&admin),
+            Some(json!({
+                "to": "+15550100001",
+                "from": "Google",
+                "text": "G-135790 is your Google verification code.",
+            })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    b.wait_text(".msg .otp-code", Duration::from_secs(20), |t| t == "135790")
         .await;
 
     // Page weight: a fresh load of the signed-in UI (cache off), assets compressed.

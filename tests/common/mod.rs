@@ -11,12 +11,54 @@ use serde_json::{json, Value};
 pub const ADMIN_EMAIL: &str = "admin@simgate.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
+/// Starts `simgate demo` on `listen` and returns it with the URL it printed.
+fn spawn(data_dir: &std::path::Path, listen: &str, vars: &[(String, String)]) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_simgate"));
+    command
+        .args(["demo", "--listen", listen, "--data-dir"])
+        .arg(data_dir)
+        .env("SIMGATE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SIMGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        // SIMGATE_TEST_LOG=debug shows the box's logs while debugging a test.
+        .env(
+            "RUST_LOG",
+            std::env::var("SIMGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the simgate binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    // The first line names the URL; the port was chosen by the OS.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let echo = std::env::var_os("SIMGATE_TEST_LOG").is_some();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("[box] {line}");
+            }
+            if let Some(url) = line.split("running at ").nth(1) {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("simgate demo prints its URL");
+    (child, base)
+}
+
 /// A running `simgate demo`; killed when dropped.
 pub struct Demo {
     child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    vars: Vec<(String, String)>,
 }
 
 impl Drop for Demo {
@@ -35,42 +77,11 @@ impl Demo {
     /// [`start`](Self::start) with extra environment variables (e.g. low rate limits).
     pub async fn start_with_env(vars: &[(&str, &str)]) -> Demo {
         let data_dir = tempfile::tempdir().expect("temp dir for the demo's data");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_simgate"));
-        command
-            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path())
-            .env("SIMGATE_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("SIMGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            // SIMGATE_TEST_LOG=debug shows the box's logs while debugging a test.
-            .env(
-                "RUST_LOG",
-                std::env::var("SIMGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            );
-        for (k, v) in vars {
-            command.env(k, v);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the simgate binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        // The first line names the URL; the port was chosen by the OS.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let echo = std::env::var_os("SIMGATE_TEST_LOG").is_some();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if echo {
-                    eprintln!("[box] {line}");
-                }
-                if let Some(url) = line.split("running at ").nth(1) {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("simgate demo prints its URL");
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, base) = spawn(data_dir.path(), "127.0.0.1:0", &vars);
         // reqwest is unified with the gateway's `rustls-no-provider`: a client needs
         // a crypto provider installed first (a second install is a harmless Err).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -79,10 +90,28 @@ impl Demo {
             base,
             data_dir,
             http: reqwest::Client::new(),
+            vars,
         };
+        demo.wait_healthy().await;
+        demo
+    }
+
+    /// Kills the box (SIGKILL, as a power cut would) and starts it again on the same
+    /// address and data directory; returns when `/api/health` answers again.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let listen = self.base.trim_start_matches("http://").to_string();
+        let (child, base) = spawn(self.data_dir.path(), &listen, &self.vars);
+        assert_eq!(base, self.base, "the box came back on another address");
+        self.child = child;
+        self.wait_healthy().await;
+    }
+
+    async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = demo.http.get(demo.url("/api/health")).send().await {
+            if let Ok(r) = self.http.get(self.url("/api/health")).send().await {
                 if r.status().is_success() {
                     let body: Value = r.json().await.expect("health is JSON");
                     assert_eq!(body["status"], "ok");
@@ -92,7 +121,6 @@ impl Demo {
             assert!(Instant::now() < deadline, "health never answered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        demo
     }
 
     pub fn url(&self, path: &str) -> String {
