@@ -15,7 +15,9 @@
 //! - [`limits`]: rate limits per caller and endpoint class, with `X-RateLimit-*`.
 //! - [`middleware`]: body limits, no body on GET, timeouts, request logs, fallbacks.
 //! - [`sms_auth`]: the SMS Auth seed (phone + one-time code), sharing `/api/auth`.
-//! - [`sms_router`]: the SMS Router seed: Twilio webhooks, TwiML, admin (`/api/v1/sms-router`).
+//! - [`sms_router`]: the SMS Router seed: Twilio webhooks, TwiML, reply webhooks, admin
+//!   (`/api/v1/sms-router`).
+//! - [`provider_webhooks`]: Vonage's inbound SMS and delivery receipts (`/api/v1/providers`).
 //! - [`settings`]: [`ApiConfig`]: rate limits, CORS, body size, timeout, SMS Auth/Router.
 //!
 //! [`router`] composes them on one axum server.
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod operator;
+pub mod provider_webhooks;
 pub mod settings;
 pub mod sms_auth;
 pub mod sms_router;
@@ -106,6 +109,7 @@ pub fn router_with(gateway: Gateway, auth: Arc<AuthKeys>, config: ApiConfig) -> 
         .merge(operator::router())
         .merge(sms_auth::router())
         .merge(sms_router::router())
+        .merge(provider_webhooks::router())
         .route_layer(axum::middleware::from_fn(middleware::observe))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);

@@ -4,6 +4,19 @@
 //! `drivers::cloud::twilio::verify_signature`), TwiML replies, health and statistics,
 //! and the admin routes with the seed's permission names (held by the admin role).
 //! Errors: `{detail, error_code, status: "error", timestamp}`.
+//!
+//! Twilio signs with the account's auth token: `[sms_router] twilio_auth_token`, or
+//! that of any `[[provider]] kind = "twilio"` (from the gateway's channel registry).
+//!
+//! Reply webhooks (not in the seed): a user sets one with `PUT /reply-webhook`
+//! `{url, secret?}` (an admin for anyone with `PUT /admin/reply-webhooks/{user_id}`,
+//! `system:manage_sms_config`). A text routed to that user is stored first, then the
+//! URL is POSTed `{message_id, user_id, from, to, body, message_sid, received_at}`,
+//! signed `X-Simgate-Signature`; its answer (plain text, or JSON `{"reply": "..."}`
+//! with `Content-Type: application/json`) becomes the TwiML `<Message>`, an empty one
+//! no `<Message>`; a timeout (`reply_webhook_timeout_ms`, default 5000), a status that
+//! is not 2xx or an unreadable answer gives the default reply and a warning in the log
+//! (see `gateway::inbound_text`).
 
 // Handlers answer early with a ready `Response` as the error; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -16,11 +29,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use drivers::cloud::DeliveryState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use gateway::inbound_text::{AcceptedText, InboundText};
-use gateway::outbound::DeliveryStatus;
+use gateway::inbound_text::{AcceptedText, InboundText, ReplyAnswer, ReplyRequest};
+use gateway::providers::WebhookAuth;
 use gateway::{time, GatewayError};
 
 use crate::AppState;
@@ -48,9 +62,26 @@ pub fn router() -> Router<AppState> {
             "/v1/sms-router/admin/config",
             get(get_config).post(set_config),
         )
+        .route(
+            "/v1/sms-router/reply-webhook",
+            get(own_reply_webhook)
+                .put(set_own_reply_webhook)
+                .delete(delete_own_reply_webhook),
+        )
+        .route(
+            "/v1/sms-router/admin/reply-webhooks",
+            get(list_reply_webhooks),
+        )
+        .route(
+            "/v1/sms-router/admin/reply-webhooks/{user_id}",
+            get(user_reply_webhook)
+                .put(set_user_reply_webhook)
+                .delete(delete_user_reply_webhook),
+        )
 }
 
-fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
+/// The seed's error body; the provider webhooks answer in it too.
+pub(crate) fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
     (
         status,
         Json(json!({
@@ -72,25 +103,61 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// Escapes the five XML specials and drops what XML 1.0 cannot hold at all (control
+/// characters other than tab, newline and carriage return; U+FFFE, U+FFFF).
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-fn twiml(reply: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>\n    <Message>{}</Message>\n</Response>\n",
-        xml_escape(reply)
-    );
+/// TwiML answering `reply`; no reply (or an empty one): an empty `<Response/>`.
+fn twiml(reply: Option<&str>) -> Response {
+    let body = match reply.filter(|r| !r.is_empty()) {
+        Some(r) => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>\n    <Message>{}</Message>\n</Response>\n",
+            xml_escape(r)
+        ),
+        None => "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response/>\n".to_string(),
+    };
     ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+/// The Twilio auth tokens that may sign a webhook: the router's own, then every
+/// Twilio channel's.
+async fn twilio_tokens(state: &AppState) -> Vec<String> {
+    let mut tokens: Vec<String> = state
+        .config
+        .sms_router
+        .twilio_auth_token
+        .iter()
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .collect();
+    for account in state.gateway.provider_accounts("twilio").await {
+        if let WebhookAuth::Twilio { auth_token } = account.auth {
+            if !auth_token.is_empty() && !tokens.contains(&auth_token) {
+                tokens.push(auth_token);
+            }
+        }
+    }
+    tokens
 }
 
 /// The form's parameters if `X-Twilio-Signature` is right for the configured token
 /// over the public URL of this request; else the seed's 400.
-fn signed_form(
+async fn signed_form(
     state: &AppState,
     uri: &OriginalUri,
     headers: &HeaderMap,
@@ -98,11 +165,12 @@ fn signed_form(
 ) -> Result<Vec<(String, String)>, Response> {
     let invalid = |d: &str| error(StatusCode::BAD_REQUEST, "TWILIO_WEBHOOK_INVALID", d);
     let cfg = &state.config.sms_router;
-    let Some(token) = cfg.twilio_auth_token.as_deref().filter(|t| !t.is_empty()) else {
+    let tokens = twilio_tokens(state).await;
+    if tokens.is_empty() {
         return Err(invalid(
             "Invalid webhook request: no Twilio auth token is configured",
         ));
-    };
+    }
     let Some(given) = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
@@ -119,7 +187,10 @@ fn signed_form(
     let path = uri.0.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{base}{path}");
     let params = drivers::cloud::parse_form(body);
-    if !drivers::cloud::twilio::verify_signature(token, &url, &params, given) {
+    if !tokens
+        .iter()
+        .any(|token| drivers::cloud::twilio::verify_signature(token, &url, &params, given))
+    {
         return Err(invalid(
             "Invalid webhook request: the signature does not match",
         ));
@@ -141,7 +212,7 @@ async fn webhook_sms(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let params = match signed_form(&state, &uri, &headers, &body) {
+    let params = match signed_form(&state, &uri, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -158,6 +229,8 @@ async fn webhook_sms(
         );
     };
     let default_reply = state.config.sms_router.default_reply.clone();
+    // Stored (and fanned out) before anyone is asked what to answer: a slow reply
+    // webhook costs the reply, never the message.
     let accepted = state
         .gateway
         .accept_text(InboundText {
@@ -170,18 +243,38 @@ async fn webhook_sms(
             received_at: None,
         })
         .await;
-    let user_id = match accepted {
+    let (message_id, user_id, received_at) = match accepted {
+        // The answer given then: "" was no reply; none recorded, the default.
         Ok(AcceptedText::Duplicate { reply, .. }) => {
-            return twiml(reply.as_deref().unwrap_or(&default_reply))
+            return twiml(Some(reply.as_deref().unwrap_or(&default_reply)))
         }
-        Ok(AcceptedText::Stored { user_id, .. }) => user_id,
+        Ok(AcceptedText::Stored {
+            message_id,
+            user_id,
+            received_at,
+        }) => (message_id, user_id, received_at),
         Err(e) => return internal(e),
     };
-    let reply = default_reply;
+    let (reply, reply_ok) = match user_id {
+        Some(user_id) => {
+            let request = ReplyRequest {
+                message_id,
+                user_id,
+                from: from.to_string(),
+                to: to.to_string(),
+                body: text.to_string(),
+                message_sid: sid.to_string(),
+                received_at,
+            };
+            ask_reply_webhook(&state, request, default_reply).await
+        }
+        None => (Some(default_reply), true),
+    };
     let elapsed = started.elapsed().as_millis() as i64;
     let g = &state.gateway;
     let logged = async {
-        g.record_text_reply("twilio", sid, &reply).await?;
+        g.record_text_reply("twilio", sid, reply.as_deref().unwrap_or(""))
+            .await?;
         g.record_router_usage(
             user_id,
             from,
@@ -191,20 +284,58 @@ async fn webhook_sms(
             elapsed,
         )
         .await?;
-        g.record_router_usage(
-            user_id,
-            from,
-            "outbound",
-            reply.chars().count() as i64,
-            true,
-            elapsed,
-        )
-        .await
+        if let Some(r) = &reply {
+            g.record_router_usage(
+                user_id,
+                from,
+                "outbound",
+                r.chars().count() as i64,
+                reply_ok,
+                elapsed,
+            )
+            .await?;
+        }
+        Ok::<(), GatewayError>(())
     };
     if let Err(e) = logged.await {
         tracing::warn!("sms router: cannot log usage: {e}");
     }
-    twiml(&reply)
+    twiml(reply.as_deref())
+}
+
+/// The reply for a text routed to `request.user_id`: their reply webhook's answer
+/// (`None`: reply nothing), else `default_reply`; and whether the webhook, if any,
+/// answered usably.
+async fn ask_reply_webhook(
+    state: &AppState,
+    request: ReplyRequest,
+    default_reply: String,
+) -> (Option<String>, bool) {
+    let user_id = request.user_id;
+    let hook = match state.gateway.reply_webhook(user_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return (Some(default_reply), true),
+        Err(e) => {
+            tracing::warn!(
+                user_id,
+                "sms router: cannot read the reply webhook, answering the default reply: {e}"
+            );
+            return (Some(default_reply), false);
+        }
+    };
+    match state.gateway.call_reply_webhook(&hook, &request).await {
+        Ok(ReplyAnswer::Message(m)) => (Some(m), true),
+        Ok(ReplyAnswer::Nothing) => (None, true),
+        Err(why) => {
+            tracing::warn!(
+                user_id,
+                url = %hook.url,
+                message_id = request.message_id,
+                "sms router: the reply webhook failed ({why}); answering the default reply"
+            );
+            (Some(default_reply), false)
+        }
+    }
 }
 
 async fn delivery_status(
@@ -213,32 +344,37 @@ async fn delivery_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = match signed_form(&state, &uri, &headers, &body) {
+    let params = match signed_form(&state, &uri, &headers, &body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let (Some(sid), Some(status)) = (
-        param(&params, "MessageSid"),
-        param(&params, "MessageStatus"),
-    ) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "TWILIO_WEBHOOK_INVALID",
-            "Invalid webhook request: MessageSid and MessageStatus are required",
-        );
+    let report = match drivers::cloud::twilio::parse_status_callback(&params) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "TWILIO_WEBHOOK_INVALID",
+                format!("Invalid webhook request: {e} (MessageSid and MessageStatus are required)"),
+            )
+        }
     };
-    let mapped = match status {
-        "delivered" => DeliveryStatus::Delivered,
-        "failed" | "undelivered" => DeliveryStatus::Undelivered,
-        _ => DeliveryStatus::Pending,
-    };
+    let (sid, status) = (&report.id, &report.status);
     match state
         .gateway
-        .record_delivery_status("twilio", sid, mapped)
+        .record_provider_report_any("twilio", &report)
         .await
     {
-        Ok(Some(_)) => Json(json!({"status": "success", "message": "Delivery status updated"}))
-            .into_response(),
+        Ok(Some((_, job_id))) => Json(json!({
+            "status": "success",
+            "message": "Delivery status updated",
+            "job_id": job_id,
+        }))
+        .into_response(),
+        Ok(None) if report.state == DeliveryState::Pending => Json(json!({
+            "status": "success",
+            "message": format!("Delivery status received: {status} is not final"),
+        }))
+        .into_response(),
         Ok(None) => Json(json!({
             "status": "warning",
             "message": format!("No change: no outbound message with MessageSid {sid} awaits status {status}"),
@@ -254,12 +390,7 @@ async fn delivery_status(
 
 async fn health_value(state: &AppState) -> Value {
     let db = state.gateway.database_ok().await;
-    let twilio = state
-        .config
-        .sms_router
-        .twilio_auth_token
-        .as_deref()
-        .is_some_and(|t| !t.is_empty());
+    let twilio = !twilio_tokens(state).await.is_empty();
     json!({
         "status": if db { "healthy" } else { "unhealthy" },
         "service": "SMS Router Webhook",
@@ -302,27 +433,42 @@ async fn stats(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Who is calling: the user's id and whether they hold the admin role (and with it
+/// every `system:*` permission). API keys, access tokens and SMS Auth tokens
+/// (`<id>|<secret>`, never admin) are accepted.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(i64, bool), Response> {
+    let unauthenticated = |d: &str| error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_REQUIRED", d);
+    if let Some(key) = crate::auth::api_key(headers) {
+        let caller = crate::auth::resolve_api_key(&state.gateway, key)
+            .await
+            .map_err(|e| unauthenticated(&e))?;
+        return Ok((caller.user_id, caller.is_admin()));
+    }
+    let Some(token) = crate::auth::bearer(headers) else {
+        return Err(unauthenticated("Authentication required"));
+    };
+    if crate::sms_auth::is_phone_token(headers) {
+        return match state.gateway.phone_token_user(token).await {
+            Ok(Some((_, user))) => Ok((user.id, false)),
+            Ok(None) => Err(unauthenticated("The token is invalid or revoked")),
+            Err(e) => Err(internal(e)),
+        };
+    }
+    let claims = state
+        .auth
+        .verify(token, "access")
+        .map_err(|_| unauthenticated("The token is invalid or expired"))?;
+    let caller = state
+        .caller(claims)
+        .await
+        .map_err(|e| unauthenticated(&e))?;
+    Ok((caller.user_id, caller.is_admin()))
+}
+
 /// The caller must hold `permission`: every `system:*` permission is the admin role's.
 async fn require(state: &AppState, headers: &HeaderMap, permission: &str) -> Result<(), Response> {
-    let unauthenticated = |d: &str| error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_REQUIRED", d);
-    let caller = if let Some(key) = crate::auth::api_key(headers) {
-        crate::auth::resolve_api_key(&state.gateway, key)
-            .await
-            .map_err(|e| unauthenticated(&e))?
-    } else {
-        let Some(token) = crate::auth::bearer(headers) else {
-            return Err(unauthenticated("Authentication required"));
-        };
-        let claims = state
-            .auth
-            .verify(token, "access")
-            .map_err(|_| unauthenticated("The token is invalid or expired"))?;
-        state
-            .caller(claims)
-            .await
-            .map_err(|e| unauthenticated(&e))?
-    };
-    if !caller.is_admin() {
+    let (_, admin) = authenticate(state, headers).await?;
+    if !admin {
         return Err(error(
             StatusCode::FORBIDDEN,
             "INSUFFICIENT_PERMISSIONS",
@@ -539,5 +685,200 @@ async fn set_config(
         Ok(()) => Json(json!({"message": "Configuration updated successfully", "key": key}))
             .into_response(),
         Err(e) => internal(e),
+    }
+}
+
+// Reply webhooks: the caller's own, and any user's for an admin.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyWebhookBody {
+    url: String,
+    secret: Option<String>,
+}
+
+fn reply_not_found(user_id: i64) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "REPLY_WEBHOOK_NOT_FOUND",
+        format!("User {user_id} has no reply webhook"),
+    )
+}
+
+async fn show_reply_webhook(state: &AppState, user_id: i64) -> Response {
+    match state.gateway.reply_webhook(user_id).await {
+        Ok(Some(h)) => Json(json!({"reply_webhook": h})).into_response(),
+        Ok(None) => reply_not_found(user_id),
+        Err(e) => internal(e),
+    }
+}
+
+async fn save_reply_webhook(state: &AppState, user_id: i64, body: &[u8]) -> Response {
+    let bad = |d: String| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "CONFIGURATION_ERROR",
+            format!("Invalid reply webhook: {d}"),
+        )
+    };
+    let parsed: ReplyWebhookBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => {
+            return bad(format!(
+                "the body must be a JSON object {{\"url\": \"https://...\", \"secret\"?: \"...\"}}: {e}"
+            ))
+        }
+    };
+    match state
+        .gateway
+        .set_reply_webhook(user_id, parsed.url.trim(), parsed.secret)
+        .await
+    {
+        Ok(h) => Json(json!({
+            "message": "Reply webhook saved",
+            "reply_webhook": h,
+            // Shown now only: it signs the calls (X-Simgate-Signature).
+            "secret": h.secret,
+        }))
+        .into_response(),
+        Err(GatewayError::Invalid(d)) => bad(d),
+        Err(GatewayError::NotFound(_)) => error(
+            StatusCode::NOT_FOUND,
+            "USER_NOT_FOUND",
+            format!("User {user_id} does not exist"),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+async fn remove_reply_webhook(state: &AppState, user_id: i64) -> Response {
+    match state.gateway.delete_reply_webhook(user_id).await {
+        Ok(true) => {
+            Json(json!({"message": "Reply webhook deleted", "user_id": user_id})).into_response()
+        }
+        Ok(false) => reply_not_found(user_id),
+        Err(e) => internal(e),
+    }
+}
+
+async fn own_reply_webhook(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match authenticate(&state, &headers).await {
+        Ok((user_id, _)) => show_reply_webhook(&state, user_id).await,
+        Err(r) => r,
+    }
+}
+
+async fn set_own_reply_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match authenticate(&state, &headers).await {
+        Ok((user_id, _)) => save_reply_webhook(&state, user_id, &body).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete_own_reply_webhook(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match authenticate(&state, &headers).await {
+        Ok((user_id, _)) => remove_reply_webhook(&state, user_id).await,
+        Err(r) => r,
+    }
+}
+
+fn path_user(raw: &str) -> Result<i64, Response> {
+    raw.parse::<i64>().map_err(|_| {
+        error(
+            StatusCode::NOT_FOUND,
+            "USER_NOT_FOUND",
+            format!("{raw:?} is not a user id"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct UserFilter {
+    user_id: Option<String>,
+}
+
+async fn list_reply_webhooks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<UserFilter>,
+) -> Response {
+    guard!(state, headers, "system:view_sms_config");
+    let user_id = match q.user_id.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return bad_param("user_id", "must be an integer"),
+    };
+    match state.gateway.reply_webhooks(user_id).await {
+        Ok(list) => Json(json!({"reply_webhooks": list})).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn user_reply_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Response {
+    guard!(state, headers, "system:view_sms_config");
+    match path_user(&user_id) {
+        Ok(id) => show_reply_webhook(&state, id).await,
+        Err(r) => r,
+    }
+}
+
+async fn set_user_reply_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    guard!(state, headers, "system:manage_sms_config");
+    match path_user(&user_id) {
+        Ok(id) => save_reply_webhook(&state, id, &body).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete_user_reply_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Response {
+    guard!(state, headers, "system:manage_sms_config");
+    match path_user(&user_id) {
+        Ok(id) => remove_reply_webhook(&state, id).await,
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(r: Response) -> String {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn twiml_escapes_and_answers_nothing_when_empty() {
+        let b = body_of(twiml(Some("a<b & \"c\" \u{1}'d'"))).await;
+        assert!(
+            b.contains("<Message>a&lt;b &amp; &quot;c&quot; &apos;d&apos;</Message>"),
+            "{b}"
+        );
+        for none in [None, Some("")] {
+            let b = body_of(twiml(none)).await;
+            assert!(
+                b.ends_with("<Response/>\n") && !b.contains("Message"),
+                "{b}"
+            );
+        }
     }
 }

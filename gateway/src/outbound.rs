@@ -67,6 +67,11 @@ pub trait SendChannel: Send + Sync {
     fn health(&self) -> Option<crate::providers::BreakerSnapshot> {
         None
     }
+    /// How the channel's provider signs the webhooks it calls the box with (status
+    /// callbacks, delivery receipts, inbound texts); `None` for a modem.
+    fn webhook_auth(&self) -> Option<crate::providers::WebhookAuth> {
+        None
+    }
 }
 
 /// Limits that keep a SIM from being blocked by its carrier.

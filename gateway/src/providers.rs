@@ -14,12 +14,17 @@
 //!   and whose failure opens it again. A failure that is the message's fault (an
 //!   invalid number) says the channel works and does not count.
 //!   [`Gateway::channel_health`] lists every channel's state.
+//! - Webhooks from the providers: each channel says how its provider signs them
+//!   ([`WebhookAuth`], from its `[[provider]]` table); the API asks the registry of
+//!   send channels ([`Gateway::provider_accounts`], [`Gateway::verify_vonage_webhook`])
+//!   instead of keeping secrets of its own, and [`Gateway::record_provider_report_any`]
+//!   finds which of a provider's channels sent the message a report is about.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drivers::cloud::twilio::{TwilioClient, TwilioConfig};
-use drivers::cloud::vonage::{SignatureMethod, VonageClient, VonageConfig};
+use drivers::cloud::vonage::{SignatureError, SignatureMethod, VonageClient, VonageConfig};
 use drivers::cloud::{CloudError, DeliveryReport, DeliveryState};
 use serde::Serialize;
 
@@ -98,6 +103,11 @@ impl SendChannel for TwilioChannel {
     }
     fn priority(&self) -> i32 {
         self.priority
+    }
+    fn webhook_auth(&self) -> Option<WebhookAuth> {
+        Some(WebhookAuth::Twilio {
+            auth_token: self.client.config().auth_token.clone(),
+        })
     }
     fn send<'a>(
         &'a self,
@@ -179,6 +189,13 @@ impl SendChannel for VonageChannel {
     }
     fn priority(&self) -> i32 {
         self.priority
+    }
+    fn webhook_auth(&self) -> Option<WebhookAuth> {
+        let c = self.client.config();
+        Some(WebhookAuth::Vonage {
+            signature_secret: c.signature_secret.clone().filter(|s| !s.is_empty()),
+            method: c.signature_method,
+        })
     }
     fn send<'a>(
         &'a self,
@@ -316,6 +333,9 @@ impl SendChannel for CircuitBreaker {
     fn health(&self) -> Option<BreakerSnapshot> {
         Some(self.snapshot())
     }
+    fn webhook_auth(&self) -> Option<WebhookAuth> {
+        self.inner.webhook_auth()
+    }
     fn send<'a>(
         &'a self,
         to: &'a str,
@@ -385,6 +405,86 @@ impl SendChannel for CircuitBreaker {
     }
 }
 
+/// How a provider account signs the webhooks it sends us, from its configuration.
+#[derive(Clone)]
+pub enum WebhookAuth {
+    /// `X-Twilio-Signature`: HMAC-SHA1 keyed with the account's auth token.
+    Twilio { auth_token: String },
+    /// Vonage's `sig`, keyed with the account's signature secret. Without one the
+    /// account's webhooks cannot be told from forgeries and are refused.
+    Vonage {
+        signature_secret: Option<String>,
+        method: SignatureMethod,
+    },
+}
+
+impl std::fmt::Debug for WebhookAuth {
+    // Never print a secret (logs, panics).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WebhookAuth::Twilio { .. } => f.write_str("Twilio { auth_token: <hidden> }"),
+            WebhookAuth::Vonage {
+                signature_secret,
+                method,
+            } => write!(
+                f,
+                "Vonage {{ signature_secret: {}, method: {method:?} }}",
+                if signature_secret.is_some() {
+                    "<hidden>"
+                } else {
+                    "none"
+                }
+            ),
+        }
+    }
+}
+
+/// A configured provider channel and how its webhooks are checked.
+#[derive(Debug, Clone)]
+pub struct ProviderAccount {
+    /// The channel's name (`[[provider]] name`): outbound parts are recorded under it.
+    pub channel: String,
+    pub auth: WebhookAuth,
+}
+
+/// How far a Vonage webhook's `timestamp` may be from now. Vonage stamps a webhook
+/// when it first pushes it and retries a failed one for 24 hours with that stamp, so
+/// a tighter window would refuse the retries after the box was down and lose their
+/// messages. Replays inside it are harmless: inbound texts are stored once per
+/// message id, and a receipt cannot move a job twice.
+pub const VONAGE_MAX_SKEW_SECS: u64 = 25 * 3600;
+
+/// Why a Vonage webhook was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VonageRefusal {
+    /// No `[[provider]] kind = "vonage"` has a `signature_secret`.
+    NotConfigured,
+    Signature(SignatureError),
+}
+
+impl std::fmt::Display for VonageRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VonageRefusal::NotConfigured => f.write_str(
+                "no [[provider]] of kind vonage has a signature_secret: unsigned Vonage webhooks are refused",
+            ),
+            VonageRefusal::Signature(SignatureError::Missing) => {
+                f.write_str("the sig parameter is missing")
+            }
+            VonageRefusal::Signature(SignatureError::NoTimestamp) => {
+                f.write_str("the timestamp parameter is missing or not a number")
+            }
+            VonageRefusal::Signature(SignatureError::Stale) => write!(
+                f,
+                "the timestamp is more than {VONAGE_MAX_SKEW_SECS} s away from now"
+            ),
+            VonageRefusal::Signature(SignatureError::Mismatch) => {
+                f.write_str("the signature does not match")
+            }
+        }
+    }
+}
+
 /// One channel's health, as `channel_health` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelHealth {
@@ -430,6 +530,83 @@ impl Gateway {
                 }
             })
             .collect()
+    }
+
+    /// The send channels of `provider` (`twilio`, `vonage`) and how their webhooks
+    /// are signed, in the order they were added.
+    pub async fn provider_accounts(&self, provider: &str) -> Vec<ProviderAccount> {
+        self.send_channels()
+            .await
+            .into_iter()
+            .filter(|c| c.provider() == provider)
+            .filter_map(|c| {
+                c.webhook_auth().map(|auth| ProviderAccount {
+                    channel: c.name().to_string(),
+                    auth,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks a Vonage webhook's `sig` against every Vonage channel's signature
+    /// secret; the channel whose secret signed it.
+    pub async fn verify_vonage_webhook(
+        &self,
+        params: &[(String, String)],
+        now_unix: u64,
+    ) -> Result<String, VonageRefusal> {
+        let mut refusal = VonageRefusal::NotConfigured;
+        for account in self.provider_accounts("vonage").await {
+            let WebhookAuth::Vonage {
+                signature_secret: Some(secret),
+                method,
+            } = &account.auth
+            else {
+                continue;
+            };
+            match drivers::cloud::vonage::verify_signature(
+                params,
+                secret,
+                *method,
+                now_unix,
+                VONAGE_MAX_SKEW_SECS,
+            ) {
+                Ok(()) => return Ok(account.channel),
+                Err(e) => refusal = VonageRefusal::Signature(e),
+            }
+        }
+        Err(refusal)
+    }
+
+    /// Applies a status callback or delivery receipt of `provider` to the job that
+    /// sent `report.id` on any of that provider's channels (or on a channel named
+    /// like the provider, the default name, should it be gone from the configuration).
+    /// The channel and job it matched, if any; `None` too for a state that is not
+    /// final (queued, sent, buffered).
+    pub async fn record_provider_report_any(
+        &self,
+        provider: &str,
+        report: &DeliveryReport,
+    ) -> GatewayResult<Option<(String, i64)>> {
+        if report.state == DeliveryState::Pending {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = self
+            .send_channels()
+            .await
+            .into_iter()
+            .filter(|c| c.provider() == provider)
+            .map(|c| c.name().to_string())
+            .collect();
+        if !names.iter().any(|n| n == provider) {
+            names.push(provider.to_string());
+        }
+        for name in names {
+            if let Some(job) = self.record_provider_report(&name, report).await? {
+                return Ok(Some((name, job)));
+            }
+        }
+        Ok(None)
     }
 
     /// Applies a provider's status callback or delivery receipt to the job whose part

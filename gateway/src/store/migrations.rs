@@ -325,6 +325,20 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     );
     "#,
+    // 6: the SMS Router's reply webhooks: one per user, called for each text routed to
+    // that user; its answer becomes the TwiML reply. Secret signs the calls.
+    r#"
+    CREATE TABLE sms_router_reply_webhooks (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id),
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_called_at TEXT,
+        last_status INTEGER,
+        last_error TEXT
+    );
+    "#,
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> StoreResult<()> {

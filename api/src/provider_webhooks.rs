@@ -1,0 +1,293 @@
+//! Webhooks from cloud providers about the box's `[[provider]]` channels (no seed
+//! covers them). Twilio's are the SMS Router seed's (`webhook/sms` for inbound texts,
+//! `webhook/delivery-status` for status callbacks, see [`crate::sms_router`]); Vonage's
+//! are here, each on `GET` (query) and `POST` (form, or JSON with `POST-JSON`), as
+//! the Vonage dashboard offers them:
+//!
+//! - `/api/v1/providers/vonage/inbound`: an SMS to one of the account's numbers,
+//!   stored through `gateway::inbound_text` like Twilio's (routed to a lease on the
+//!   number, else to the sender's phone mapping; events), once per `messageId`: a
+//!   replay answers 200 again and stores nothing.
+//! - `/api/v1/providers/vonage/dlr`: a delivery receipt for a message the box sent
+//!   through Vonage: `delivered` makes the job delivered (every part), `expired`,
+//!   `failed`, `rejected` undelivered; `accepted`, `buffered` change nothing.
+//!
+//! Every Vonage webhook must be signed (`sig`, `timestamp`) with the `signature_secret`
+//! of a `[[provider]] kind = "vonage"` (the gateway's channel registry checks it,
+//! `Gateway::verify_vonage_webhook`); unsigned, forged or stale: 401. Answers are JSON:
+//! `{status: "success" | "warning", message, ...}`, errors in the SMS Router's
+//! `{detail, error_code, status: "error", timestamp}`.
+
+// Handlers answer early with a ready `Response` as the error; boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use drivers::cloud::{vonage, DeliveryState};
+use serde_json::{json, Value};
+
+use gateway::inbound_text::{AcceptedText, InboundText};
+use gateway::time;
+
+use crate::sms_router::error;
+use crate::AppState;
+
+pub const VONAGE_INBOUND: &str = "/v1/providers/vonage/inbound";
+pub const VONAGE_DLR: &str = "/v1/providers/vonage/dlr";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(VONAGE_INBOUND, get(vonage_inbound).post(vonage_inbound))
+        .route(VONAGE_DLR, get(vonage_dlr).post(vonage_dlr))
+}
+
+const INVALID: &str = "VONAGE_WEBHOOK_INVALID";
+
+fn bad_request(detail: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, INVALID, detail)
+}
+
+/// A webhook's parameters: the body (form, or a JSON object whose scalar values are
+/// taken as text) when there is one, else the query string.
+fn webhook_params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(drivers::cloud::parse_form(
+            query.unwrap_or_default().as_bytes(),
+        ));
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return Ok(drivers::cloud::parse_form(body));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        bad_request(format!(
+            "Invalid webhook request: the JSON body does not parse: {e}"
+        ))
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(bad_request(
+            "Invalid webhook request: the JSON body is not an object",
+        ));
+    };
+    Ok(fields
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            Value::Number(n) => Some((k, n.to_string())),
+            Value::Bool(b) => Some((k, b.to_string())),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The parameters of a webhook signed by one of the Vonage channels, and its name.
+async fn signed(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, Vec<(String, String)>), Response> {
+    let params = webhook_params(query, headers, body)?;
+    let now = u64::try_from(time::now().timestamp()).unwrap_or(0);
+    match state.gateway.verify_vonage_webhook(&params, now).await {
+        Ok(channel) => Ok((channel, params)),
+        Err(refusal) => {
+            tracing::warn!("vonage webhook refused: {refusal}");
+            Err(error(
+                StatusCode::UNAUTHORIZED,
+                INVALID,
+                format!("Invalid webhook signature: {refusal}"),
+            ))
+        }
+    }
+}
+
+/// Vonage writes numbers as international digits without `+`; the box keeps E.164.
+fn e164(number: &str) -> String {
+    let n = number.trim();
+    if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+/// `message-timestamp` (`YYYY-MM-DD HH:MM:SS`, UTC) in the box's format.
+fn received_at(params: &[(String, String)]) -> Option<String> {
+    let raw = params
+        .iter()
+        .find(|(k, _)| k == "message-timestamp")
+        .map(|(_, v)| v.as_str())?;
+    chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| time::iso(t.and_utc()))
+}
+
+async fn vonage_inbound(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (channel, params) = match signed(&state, query.as_deref(), &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let sms = match vonage::parse_inbound(&params) {
+        Ok(s) => s,
+        Err(e) => {
+            return bad_request(format!(
+                "Invalid webhook request: {e} (messageId, msisdn and to are required)"
+            ))
+        }
+    };
+    let accepted = state
+        .gateway
+        .accept_text(InboundText {
+            channel,
+            provider: "vonage".into(),
+            to: e164(&sms.to),
+            from: e164(&sms.from),
+            text: sms.text,
+            provider_id: sms.id.clone(),
+            received_at: received_at(&params),
+        })
+        .await;
+    match accepted {
+        Ok(AcceptedText::Stored {
+            message_id,
+            user_id,
+            ..
+        }) => Json(json!({
+            "status": "success",
+            "message": "Message stored",
+            "message_id": message_id,
+            "user_id": user_id,
+        }))
+        .into_response(),
+        Ok(AcceptedText::Duplicate { .. }) => Json(json!({
+            "status": "success",
+            "message": format!("Message {} was stored already", sms.id),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!("vonage inbound {}: {e}", sms.id);
+            // Not 2xx: Vonage sends it again (for 24 h).
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "MESSAGE_PROCESSING_FAILED",
+                "Internal server error: the message was not stored",
+            )
+        }
+    }
+}
+
+async fn vonage_dlr(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, params) = match signed(&state, query.as_deref(), &headers, &body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let receipt = match vonage::parse_delivery_receipt(&params) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_request(format!(
+                "Invalid webhook request: {e} (messageId and status are required)"
+            ))
+        }
+    };
+    let report = &receipt.report;
+    match state
+        .gateway
+        .record_provider_report_any("vonage", report)
+        .await
+    {
+        Ok(Some((_, job_id))) => Json(json!({
+            "status": "success",
+            "message": "Delivery status updated",
+            "job_id": job_id,
+        }))
+        .into_response(),
+        Ok(None) if report.state == DeliveryState::Pending => Json(json!({
+            "status": "success",
+            "message": format!("Delivery status received: {} is not final", report.status),
+        }))
+        .into_response(),
+        Ok(None) => Json(json!({
+            "status": "warning",
+            "message": format!(
+                "No change: no outbound message with messageId {} awaits status {}",
+                report.id, report.status
+            ),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!("vonage receipt {}: {e}", report.id);
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "MESSAGE_PROCESSING_FAILED",
+                "Internal server error: the receipt was not recorded",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_become_e164_and_timestamps_iso() {
+        assert_eq!(e164("447700900001"), "+447700900001");
+        assert_eq!(e164("+447700900001"), "+447700900001");
+        assert_eq!(e164("VONAGE"), "VONAGE");
+        let p = vec![(
+            "message-timestamp".to_string(),
+            "2025-08-06 12:00:01".to_string(),
+        )];
+        assert_eq!(received_at(&p).as_deref(), Some("2025-08-06T12:00:01.000Z"));
+        let bad = vec![("message-timestamp".to_string(), "yesterday".to_string())];
+        assert_eq!(received_at(&bad), None);
+    }
+
+    #[test]
+    fn params_come_from_the_body_or_the_query() {
+        let mut h = HeaderMap::new();
+        let q = webhook_params(Some("a=1&b=x%20y"), &h, b"").expect("query");
+        assert_eq!(
+            q,
+            vec![("a".into(), "1".into()), ("b".into(), "x y".into())]
+        );
+        let f = webhook_params(Some("a=1"), &h, b"c=2").expect("form");
+        assert_eq!(f, vec![("c".into(), "2".into())]);
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let mut j = webhook_params(None, &h, br#"{"messageId": "m1", "n": 5, "x": {"y": 1}}"#)
+            .expect("json");
+        j.sort();
+        assert_eq!(
+            j,
+            vec![("messageId".into(), "m1".into()), ("n".into(), "5".into())]
+        );
+        assert!(webhook_params(None, &h, b"[1]").is_err());
+        assert!(webhook_params(None, &h, b"{").is_err());
+    }
+}
