@@ -211,7 +211,8 @@ pub struct ModemStatus {
     pub number: Option<String>,
     pub signal_dbm: Option<i32>,
     pub signal_bars: Option<u8>,
-    /// `+CREG` state: 1 home, 5 roaming, others not registered.
+    /// `+CREG` state: 1 home, 5 roaming, 6/7 SMS only and 9/10 CSFB not preferred (home/
+    /// roaming, LTE), others not registered.
     pub registration: Option<u8>,
     pub roaming: Option<bool>,
     pub operator: Option<String>,

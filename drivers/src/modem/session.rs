@@ -563,11 +563,11 @@ impl Session<'_> {
     fn apply_registration(&self, stat: Option<u8>) {
         self.reporter.update(|s| {
             s.registration = stat;
-            s.roaming = stat.map(|st| st == 5);
+            s.roaming = stat.map(|st| registered(st) == Some(true));
             // Unknown registration (no +CREG support) does not hold back receiving.
-            s.state = match stat {
-                Some(1 | 5) | None => ModemState::Ready,
-                Some(_) => ModemState::NotRegistered,
+            s.state = match stat.map(registered) {
+                Some(Some(_)) | None => ModemState::Ready,
+                Some(None) => ModemState::NotRegistered,
             };
         });
     }
@@ -1108,6 +1108,18 @@ fn cusd_reply(cusd: CusdLine) -> UssdReply {
     }
 }
 
+/// Whether a `+CREG`/`+CGREG`/`+CEREG` `<stat>` (TS 27.007 §7.2) is registered, and if so
+/// whether roaming: 1 home, 5 roaming, and on LTE 6/7 "SMS only" (home/roaming) and 9/10
+/// "CSFB not preferred" (home/roaming), which all carry SMS. 0 idle, 2 searching,
+/// 3 denied, 4 unknown, 8 emergency only and 11 RLOS are not registered.
+fn registered(stat: u8) -> Option<bool> {
+    match stat {
+        1 | 6 | 9 => Some(false),
+        5 | 7 | 10 => Some(true),
+        _ => None,
+    }
+}
+
 /// ICCIDs are 18 to 22 digits, sometimes padded with `F`.
 fn clean_iccid(value: &str) -> Option<String> {
     // `!ICCID: 89...`, `#CCID: 89...`: a prefix `single_value` does not know.
@@ -1118,4 +1130,25 @@ fn clean_iccid(value: &str) -> Option<String> {
         .trim()
         .trim_end_matches(['F', 'f']);
     (v.len() >= 18 && v.len() <= 22 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_only_and_csfb_not_preferred_registrations_are_registered() {
+        // u-blox Toby-L2 on LTE answers `+CREG: 2,6,"8B37","0A265185",7` and sends
+        // `+CREG: 6,...` (../shared/corpus/at/modemmanager-device-replies.txt): registered
+        // for SMS only, which is all an SMS gateway needs.
+        assert_eq!(registered(6), Some(false));
+        assert_eq!(registered(7), Some(true));
+        assert_eq!(registered(9), Some(false));
+        assert_eq!(registered(10), Some(true));
+        assert_eq!(registered(1), Some(false));
+        assert_eq!(registered(5), Some(true));
+        for not in [0, 2, 3, 4, 8, 11, 99] {
+            assert_eq!(registered(not), None, "{not}");
+        }
+    }
 }
