@@ -201,3 +201,38 @@ async fn direct_delivery_is_acknowledged_only_after_stored() {
     .await;
     modem.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_escape_at_start_does_not_shift_the_responses() {
+    // The driver starts with ESC CR (to end a prompt a crash left open). A modem that
+    // answers it with ERROR once made every later response count as the previous
+    // command's: the model read as the maker, AT+CPIN? seen as a bare OK.
+    let emu = emulator::spawn(EmulatorConfig::default()).await.unwrap();
+    emu.set_error_on_garbage(true).await;
+    // A UART at 115200 baud: the answer to ESC CR arrives after AT has been sent.
+    emu.set_delay(Duration::from_millis(5)).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let modem = modem::spawn(config_for(&emu), tx);
+    wait_for("ready", || async {
+        state(&modem).await == ModemState::Ready
+    })
+    .await;
+    let status = modem.status().await;
+    let want = EmulatorConfig::default();
+    assert_eq!(
+        status.manufacturer.as_deref(),
+        Some(want.manufacturer.as_str())
+    );
+    assert_eq!(status.model.as_deref(), Some(want.model.as_str()));
+    assert_eq!(status.imei.as_deref(), Some(want.imei.as_str()));
+    assert_eq!(status.iccid.as_deref(), Some(want.iccid.as_str()));
+    assert!(status.last_error.is_none(), "{:?}", status.last_error);
+    emu.deliver_text("+12025550123", "in step").await.unwrap();
+    let r = next_received(&mut rx).await;
+    r.ack.send(StoreOutcome::Stored).unwrap();
+    wait_for("empty SIM", || async {
+        emu.sim_contents().await.is_empty()
+    })
+    .await;
+    modem.shutdown().await;
+}

@@ -88,6 +88,9 @@ pub(crate) struct Modem {
     pub unacknowledged: Vec<String>,
     /// Misbehaviour: read commands but answer nothing (a hung modem).
     pub silent: bool,
+    /// Answer a line that is not an AT command (a stray ESC and CR) with `ERROR`, as
+    /// many modems do; by default such a line is ignored, as V.250 has it.
+    pub error_on_garbage: bool,
     /// `<ds>` of `AT+CNMI`: 0 no status reports, 1 `+CDS`, 2 stored with `+CDSI`.
     pub cnmi_ds: u8,
     /// Misbehaviour: `AT+CMGS` answers `+CMS ERROR: <code>`.
@@ -181,6 +184,7 @@ impl Modem {
             sent: Vec::new(),
             unacknowledged: Vec::new(),
             silent: false,
+            error_on_garbage: false,
             cnmi_ds: 0,
             send_error: None,
             registered: true,
@@ -278,7 +282,11 @@ impl Modem {
         }
         let line = normalise(raw.trim());
         let Some(rest) = line.strip_prefix("AT") else {
-            return Reply::Nothing;
+            return if self.error_on_garbage && !line.is_empty() {
+                Reply::final_code("ERROR")
+            } else {
+                Reply::Nothing
+            };
         };
         match rest {
             "" | "Q0" | "V1" | "&F" | "&W" | "+CSCS=\"GSM\"" | "+CSCS=\"IRA\"" => {

@@ -300,6 +300,11 @@ impl EmulatorHandle {
         lock(&self.shared).silent = silent;
     }
 
+    /// Misbehave: answer a line that is not an AT command (a stray ESC) with `ERROR`.
+    pub async fn set_error_on_garbage(&self, on: bool) {
+        lock(&self.shared).error_on_garbage = on;
+    }
+
     /// Misbehave: replace one byte in `every` written to the host with noise (bytes
     /// 0x80-0xFF, never a hex digit, so a damaged PDU line is recognisably damaged);
     /// 0 stops it.

@@ -64,6 +64,28 @@ impl Link {
         Ok(())
     }
 
+    /// Reads until the modem has been quiet for `quiet` (at most `max`), with no command
+    /// in flight, so that whatever it still had to say (the answer to a stray ESC, a
+    /// late answer to an earlier `AT`) is not taken for the next command's response.
+    /// URCs are kept; stray result codes are logged and dropped.
+    pub(crate) async fn settle(&mut self, quiet: Duration, max: Duration) -> Result<(), LinkError> {
+        let give_up = Instant::now() + max;
+        loop {
+            let until = (Instant::now() + quiet).min(give_up);
+            tokio::select! {
+                read = self.read_once() => read?,
+                _ = tokio::time::sleep_until(until) => break,
+            }
+            if Instant::now() >= give_up {
+                break;
+            }
+        }
+        if let Some(r) = self.drain_events() {
+            tracing::debug!(modem = %self.name, result = %r.result, "stray response dropped");
+        }
+        Ok(())
+    }
+
     async fn transmit(&mut self) -> Result<(), LinkError> {
         while let Some(bytes) = self.engine.poll_transmit() {
             tracing::trace!(modem = %self.name, "> {:?}", String::from_utf8_lossy(&bytes));

@@ -252,14 +252,22 @@ pub async fn probe(port: &str, baud: u32) -> Result<ProbeResult, ProbeError> {
         reason: e.to_string(),
     })?;
     link.write_raw(b"\x1b\r").await.map_err(io)?;
+    link.settle(super::session::SETTLE_QUIET, super::session::SETTLE_MAX)
+        .await
+        .map_err(io)?;
     let mut alive = false;
-    for _ in 0..3 {
+    for attempt in 0..3 {
         match link
             .command(Command::new("AT").timeout(Duration::from_millis(1000)))
             .await
         {
             Ok(r) if r.is_ok() => {
                 alive = true;
+                if attempt > 0 {
+                    link.settle(super::session::SETTLE_QUIET, super::session::SETTLE_MAX)
+                        .await
+                        .map_err(io)?;
+                }
                 break;
             }
             Ok(_) | Err(LinkError::Unresponsive(_)) => {}

@@ -26,6 +26,11 @@ use crate::pdu;
 /// some modems send `+CUSD: 2,"Initiating Release"` before the real reply.
 const USSD_GRACE: Duration = Duration::from_millis(400);
 
+/// How long a modem must stay quiet before its stream counts as in step with ours
+/// (after the ESC at start), and the most that waiting may take.
+pub(crate) const SETTLE_QUIET: Duration = Duration::from_millis(150);
+pub(crate) const SETTLE_MAX: Duration = Duration::from_millis(1500);
+
 /// `AT+CNMI` settings tried after the configured one: SIM800 refuses `<ds>=2`, some
 /// modems any `<bm>`.
 const CNMI_FALLBACKS: &[&str] = &["2,1,0,1,0", "2,1,0,0,0", "1,1,0,0,0", "2,1"];
@@ -287,15 +292,22 @@ impl Session<'_> {
     /// Returns whether new-message indications are on.
     async fn initialise(&mut self, memory: &mut Memory) -> Result<bool, SessionEnd> {
         // A crash in the middle of AT+CMGS leaves the modem waiting for a PDU: ESC ends it.
+        // Outside a prompt many modems answer it (ERROR or OK): that answer, and any late
+        // answer to an `AT` below, must be read off before the next command, or every
+        // response after it would be taken for the one before's.
         self.link.write_raw(b"\x1b\r").await?;
+        self.link.settle(SETTLE_QUIET, SETTLE_MAX).await?;
         let mut alive = false;
-        for _ in 0..5 {
+        for attempt in 0..5 {
             let r = self
                 .run(cmd("AT").timeout(Duration::from_millis(1500)))
                 .await;
             match r {
                 Ok(r) if r.is_ok() => {
                     alive = true;
+                    if attempt > 0 {
+                        self.link.settle(SETTLE_QUIET, SETTLE_MAX).await?;
+                    }
                     break;
                 }
                 Ok(_) => {}
