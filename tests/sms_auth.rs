@@ -457,6 +457,10 @@ async fn hourly_and_daily_limits_each_with_their_message() {
         assert!(resp.headers().contains_key("retry-after"));
         let body: Value = resp.json().await.unwrap();
         assert!(body["message"].as_str().unwrap().contains(word), "{body}");
+        // The log is read from the box's stderr by a thread: wait for the codes sent,
+        // then give a code past the limit, if one was wrongly sent, time to show up.
+        b.code("+447700900123", sends).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             b.codes("+447700900123").len(),
             sends,
