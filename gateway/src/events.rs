@@ -210,18 +210,43 @@ impl DurableSubscriber {
         if event_id <= self.cursor {
             return Ok(());
         }
-        let (name, now) = (self.name.clone(), time::now_iso());
+        let writer = self.cursor_writer(event_id);
         self.gateway
             .store
-            .write(move |txn| {
-                txn.execute(
-                    "UPDATE event_cursors SET last_event_id = MAX(last_event_id, ?1), updated_at = ?2 WHERE subscriber = ?3",
-                    rusqlite::params![event_id, now, name],
-                )?;
-                Ok(())
-            })
+            .write(move |txn| Ok(writer.write(txn)?))
             .await?;
-        self.cursor = event_id;
+        self.acked(event_id);
+        Ok(())
+    }
+
+    /// The cursor move for `event_id`, to write inside the transaction that records
+    /// the batch's effects (one commit, and the two cannot disagree after a crash);
+    /// call [`acked`](Self::acked) once that transaction has committed.
+    pub(crate) fn cursor_writer(&self, event_id: i64) -> CursorWrite {
+        CursorWrite {
+            subscriber: self.name.clone(),
+            event_id,
+        }
+    }
+
+    /// Moves the in-memory cursor after a [`CursorWrite`] committed.
+    pub(crate) fn acked(&mut self, event_id: i64) {
+        self.cursor = self.cursor.max(event_id);
+    }
+}
+
+/// A subscriber's cursor update, carried into a write transaction.
+pub(crate) struct CursorWrite {
+    subscriber: String,
+    event_id: i64,
+}
+
+impl CursorWrite {
+    pub(crate) fn write(&self, txn: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+        txn.execute(
+            "UPDATE event_cursors SET last_event_id = MAX(last_event_id, ?1), updated_at = ?2 WHERE subscriber = ?3",
+            rusqlite::params![self.event_id, time::now_iso(), self.subscriber],
+        )?;
         Ok(())
     }
 }

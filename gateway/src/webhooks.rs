@@ -615,9 +615,12 @@ async fn fan_out(gateway: Gateway, mut sub: events::DurableSubscriber, wake: Arc
             continue;
         };
         let now = time::now_iso();
+        let cursor = sub.cursor_writer(last);
         let queued = gateway
             .store
             .write(move |txn| {
+                // The cursor moves in the same commit as the deliveries it covers.
+                cursor.write(txn)?;
                 let hooks: Vec<(i64, i64, Vec<String>, bool)> = {
                     let mut stmt = txn.prepare_cached(
                         "SELECT w.id, w.user_id, w.events, u.role = 'admin' FROM webhooks w
@@ -662,9 +665,7 @@ async fn fan_out(gateway: Gateway, mut sub: events::DurableSubscriber, wake: Arc
             .await;
         match queued {
             Ok(n) => {
-                if let Err(e) = sub.ack(last).await {
-                    tracing::error!("webhooks: cannot record the event cursor: {e}");
-                }
+                sub.acked(last);
                 if n > 0 {
                     wake.notify_one();
                 }
