@@ -376,6 +376,22 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+/// Hands the allocator's free pages back to the system now and every few minutes: start-up
+/// (schema, admin password hash) and bursts of requests leave the heap full of free
+/// pages that glibc otherwise keeps, and a Raspberry Pi has little memory to spare.
+fn trim_memory_periodically() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe
+            // in glibc and has no other effect on the process's allocations.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
+}
+
 async fn run_server(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
@@ -391,6 +407,7 @@ async fn run_server(
         }
     }
     let app = api::router_with(gateway, auth, config);
+    trim_memory_periodically();
     // The peer address keys the rate limits of anonymous callers.
     axum::serve(
         listener,
