@@ -3,7 +3,9 @@
 //! box sends through them become delivered/undelivered from Twilio's status callbacks
 //! (signed with the provider's auth token) and Vonage's delivery receipts; Vonage's
 //! inbound texts are stored once per message id and routed by phone mapping. Forged,
-//! unsigned and stale Vonage webhooks are refused.
+//! unsigned and stale Vonage webhooks are refused. A long inbound SMS, one webhook per
+//! part, becomes one message: in order, out of order with replays and a restart in the
+//! middle; parts with unusable concat fields are stored alone with a warning.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -80,6 +82,7 @@ struct Running {
     child: Child,
     base: String,
     http: reqwest::Client,
+    config: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -136,9 +139,24 @@ callback = "{base}/api/v1/providers/vonage/dlr"
         );
         let path = dir.path().join("simgate.toml");
         std::fs::write(&path, config).expect("write the configuration");
-        let child = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        // reqwest is unified with the gateway's `rustls-no-provider`: a client needs
+        // a crypto provider installed first (a second install is a harmless Err).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let running = Running {
+            child: Self::spawn(&path),
+            base,
+            http: reqwest::Client::new(),
+            config: path,
+            _dir: dir,
+        };
+        running.wait_ready().await;
+        running
+    }
+
+    fn spawn(config: &std::path::Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_simgate"))
             .args(["run", "--config"])
-            .arg(&path)
+            .arg(config)
             .env("SIMGATE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("SIMGATE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env(
@@ -148,19 +166,13 @@ callback = "{base}/api/v1/providers/vonage/dlr"
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("the simgate binary starts");
-        // reqwest is unified with the gateway's `rustls-no-provider`: a client needs
-        // a crypto provider installed first (a second install is a harmless Err).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let running = Running {
-            child,
-            base,
-            http: reqwest::Client::new(),
-            _dir: dir,
-        };
+            .expect("the simgate binary starts")
+    }
+
+    async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = running.http.get(running.url("/api/health")).send().await {
+            if let Ok(r) = self.http.get(self.url("/api/health")).send().await {
                 if r.status().is_success() {
                     break;
                 }
@@ -168,7 +180,14 @@ callback = "{base}/api/v1/providers/vonage/dlr"
             assert!(Instant::now() < deadline, "simgate run never answered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        running
+    }
+
+    /// Kills the box (no shutdown) and starts it again on its address and data.
+    async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.config);
+        self.wait_ready().await;
     }
 
     fn url(&self, path: &str) -> String {
@@ -552,4 +571,321 @@ async fn provider_callbacks_move_jobs_and_vonage_inbound_is_stored_once() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
+}
+
+const VONAGE_INBOUND: &str = "/api/v1/providers/vonage/inbound";
+const LONG_SENDER: &str = "447700900777";
+
+/// A box with no fake provider behind it (these tests send nothing), an admin, and a
+/// user the sender of the long texts is mapped to; (box, admin token, user token).
+async fn box_with_mapped_user() -> (Running, String, String) {
+    let sg = Running::start("http://127.0.0.1:9", "http://127.0.0.1:9").await;
+    let admin = sg
+        .token(
+            json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+            "/api/auth/login",
+            200,
+        )
+        .await;
+    let user = sg
+        .token(
+            json!({"email": "long-texts@example.com", "password": "correct horse battery", "first_name": "Grace", "last_name": "Hopper"}),
+            "/api/auth/register",
+            201,
+        )
+        .await;
+    let (_, me) = sg
+        .call(Method::GET, "/api/auth/profile", Some(&user), None)
+        .await;
+    let user_id = me["data"]["user"]["id"].as_i64().expect("user id");
+    let (s, body) = sg
+        .call(
+            Method::POST,
+            &format!("/api/v1/sms-router/admin/phone-mappings?user_id={user_id}&phone_number=%2B{LONG_SENDER}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    (sg, admin, user)
+}
+
+/// How one webhook is sent: Vonage offers GET, POST form and POST-JSON.
+#[derive(Clone, Copy)]
+enum Via {
+    Get,
+    Form,
+    Json,
+}
+
+/// One part of a long SMS (or, with odd fields, what claims to be one), signed.
+fn part_params(id: &str, text: &str, concat: [&str; 3]) -> Vec<(String, String)> {
+    vonage_signed(
+        &[
+            ("msisdn", LONG_SENDER),
+            ("to", "447700900000"),
+            ("messageId", id),
+            ("text", text),
+            ("type", "text"),
+            ("message-timestamp", "2025-08-06 12:00:01"),
+            ("concat", "true"),
+            ("concat-ref", concat[0]),
+            ("concat-total", concat[1]),
+            ("concat-part", concat[2]),
+        ],
+        VONAGE_SECRET,
+        now_unix(),
+    )
+}
+
+impl Running {
+    /// Sends one signed inbound webhook; its status and JSON answer.
+    async fn inbound(&self, via: Via, params: &[(String, String)]) -> (u16, Value) {
+        let req = match via {
+            Via::Get => self
+                .http
+                .get(format!("{}?{}", self.url(VONAGE_INBOUND), query(params))),
+            Via::Form => self.http.post(self.url(VONAGE_INBOUND)).form(params),
+            Via::Json => {
+                let body: serde_json::Map<String, Value> = params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                self.http.post(self.url(VONAGE_INBOUND)).json(&body)
+            }
+        };
+        let resp = req.send().await.expect("request reaches the box");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The user's messages, newest first.
+    async fn messages(&self, user: &str) -> Vec<Value> {
+        let (s, list) = self
+            .call(Method::GET, "/api/messages?limit=100", Some(user), None)
+            .await;
+        assert_eq!(s, 200, "{list}");
+        list["data"]["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `name{labels}`'s value in `/api/metrics` (0 when absent).
+    async fn metric(&self, admin: &str, series: &str) -> f64 {
+        let text = self
+            .http
+            .get(self.url("/api/metrics"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+const LONG_PARTS: [&str; 3] = [
+    "Your Example Bank sign-in code is 73",
+    "9514. It is valid for 10 minutes. If you did not ask ",
+    "for it, call us on the number on your card.",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vonage_long_sms_in_order_is_stored_as_one_message() {
+    let (sg, admin, user) = box_with_mapped_user().await;
+    let received = r#"simgate_messages_received_total{channel="vonage",provider="vonage"}"#;
+    for (i, text) in LONG_PARTS.iter().enumerate() {
+        let n = (i + 1).to_string();
+        let params = part_params(&format!("0D0000000000000{n}"), text, ["108", "3", &n]);
+        let (s, body) = sg.inbound(Via::Form, &params).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body["status"], "success", "{body}");
+        if i < 2 {
+            assert_eq!(
+                body["message"],
+                format!("Part {n} of 3 stored; {n} of 3 received")
+            );
+            assert!(sg.messages(&user).await.is_empty(), "nothing shown yet");
+        } else {
+            assert_eq!(body["message"], "Message stored", "{body}");
+            assert!(body["message_id"].is_i64(), "{body}");
+            assert!(body["user_id"].is_i64(), "{body}");
+        }
+    }
+    let messages = sg.messages(&user).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = &messages[0];
+    assert_eq!(m["content"], LONG_PARTS.concat(), "{m}");
+    assert_eq!(m["otp_code"], "739514", "the code the parts split: {m}");
+    assert_eq!(m["from_number"], format!("+{LONG_SENDER}"));
+    assert_eq!(m["provider"], "vonage");
+    assert_eq!(m["received_at"], "2025-08-06T12:00:01.000Z");
+    assert_eq!(m["extra_data"]["concat_ref"], 108, "{m}");
+    assert_eq!(
+        m["extra_data"]["provider_ids"],
+        json!(["0D00000000000001", "0D00000000000002", "0D00000000000003"])
+    );
+    assert!(m["extra_data"].get("incomplete").is_none(), "{m}");
+    // Its events fanned out once (the metrics count the new_message events).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sg.metric(&admin, received).await < 1.0 {
+        assert!(Instant::now() < deadline, "no new_message event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sg.metric(&admin, received).await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vonage_long_sms_out_of_order_replayed_and_across_a_restart_is_one_message() {
+    let (mut sg, _admin, user) = box_with_mapped_user().await;
+    let part = |n: usize| {
+        part_params(
+            &format!("0E0000000000000{n}"),
+            LONG_PARTS[n - 1],
+            ["42", "3", &n.to_string()],
+        )
+    };
+    let (p1, p2, p3) = (part(1), part(2), part(3));
+    let (s, body) = sg.inbound(Via::Get, &p3).await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (200, Some("Part 3 of 3 stored; 1 of 3 received")),
+        "{body}"
+    );
+    let (s, body) = sg.inbound(Via::Json, &p1).await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (200, Some("Part 1 of 3 stored; 2 of 3 received")),
+        "{body}"
+    );
+    // Vonage did not see our 200 for part 3 and sends it again: stored once.
+    let (s, body) = sg.inbound(Via::Form, &p3).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("stored already"),
+        "{body}"
+    );
+    assert!(sg.messages(&user).await.is_empty());
+
+    // The box dies with two parts committed; they are still there when it is back.
+    sg.restart().await;
+    let (s, body) = sg.inbound(Via::Get, &p1).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("stored already"),
+        "{body}"
+    );
+    let (s, body) = sg.inbound(Via::Form, &p2).await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (200, Some("Message stored")),
+        "{body}"
+    );
+    let message_id = body["message_id"].as_i64().expect("message id");
+
+    // A replay after the message: the same message named, nothing new.
+    let (s, body) = sg.inbound(Via::Json, &p2).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["message_id"], message_id, "{body}");
+    let messages = sg.messages(&user).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["content"], LONG_PARTS.concat());
+    assert_eq!(messages[0]["otp_code"], "739514");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vonage_parts_with_bad_concat_fields_are_stored_alone_with_a_warning() {
+    let (sg, _admin, user) = box_with_mapped_user().await;
+    // Part 1 of 2 under ref 77 waits for its part 2.
+    let (s, body) = sg
+        .inbound(
+            Via::Form,
+            &part_params("0F00000000000001", "Meet at the ", ["77", "2", "1"]),
+        )
+        .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("success")),
+        "{body}"
+    );
+
+    let cases = [
+        ("0F00000000000010", ["77", "two", "2"], "concat-total"),
+        ("0F00000000000011", ["77", "2", "0"], "concat-part"),
+        ("0F00000000000012", ["77", "2", "3"], "concat-part"),
+        ("0F00000000000013", ["77", "300", "2"], "concat-total"),
+        ("0F00000000000014", ["ref-77", "2", "2"], "concat-ref"),
+        // Numbers that parse, but the parts waiting under ref 77 say 2 parts.
+        ("0F00000000000015", ["77", "3", "2"], "concat-total"),
+    ];
+    for (id, concat, field) in cases {
+        let text = format!("text of {id}");
+        let (s, body) = sg.inbound(Via::Form, &part_params(id, &text, concat)).await;
+        assert_eq!(s, 200, "{field} {concat:?}: {body}");
+        assert_eq!(body["status"], "warning", "{concat:?}: {body}");
+        let said = body["message"].as_str().unwrap();
+        assert!(said.contains(field), "{concat:?} names {field}: {said}");
+        assert!(body["message_id"].is_i64(), "{body}");
+    }
+    // A replay of one of them is stored once.
+    let (s, body) = sg
+        .inbound(
+            Via::Get,
+            &part_params(
+                "0F00000000000011",
+                "text of 0F00000000000011",
+                ["77", "2", "0"],
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("stored already"),
+        "{body}"
+    );
+
+    let messages = sg.messages(&user).await;
+    assert_eq!(messages.len(), cases.len(), "{messages:?}");
+    for (id, concat, field) in cases {
+        let m = messages
+            .iter()
+            .find(|m| m["content"] == format!("text of {id}"))
+            .unwrap_or_else(|| panic!("{id} is stored on its own: {messages:?}"));
+        let warning = m["extra_data"]["warning"].as_str().unwrap_or_default();
+        assert!(warning.starts_with(field), "{id}: {m}");
+        assert_eq!(m["extra_data"]["provider_id"], id, "{m}");
+        if id.ends_with("15") {
+            assert_eq!(m["extra_data"]["concat"]["total"], 3, "{m}");
+        } else {
+            assert_eq!(m["extra_data"]["concat"]["total"], concat[1], "{m}");
+        }
+    }
+
+    // The group they did not join is whole when its real part 2 comes.
+    let (s, body) = sg
+        .inbound(
+            Via::Form,
+            &part_params("0F00000000000002", "station at noon.", ["77", "2", "2"]),
+        )
+        .await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (200, Some("Message stored")),
+        "{body}"
+    );
+    let messages = sg.messages(&user).await;
+    assert_eq!(messages.len(), cases.len() + 1);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["content"] == "Meet at the station at noon."),
+        "{messages:?}"
+    );
 }

@@ -7,7 +7,12 @@
 //! - `/api/v1/providers/vonage/inbound`: an SMS to one of the account's numbers,
 //!   stored through `gateway::inbound_text` like Twilio's (routed to a lease on the
 //!   number, else to the sender's phone mapping; events), once per `messageId`: a
-//!   replay answers 200 again and stores nothing.
+//!   replay answers 200 again and stores nothing. A long SMS comes one part per
+//!   webhook (`concat=true`, `concat-ref`, `concat-total`, `concat-part`): each part
+//!   is committed before its 200, and the part that completes the set stores the one
+//!   message, joined in part order (`Gateway::accept_text_part`). Parts whose
+//!   numbering is unusable are stored as messages of their own, answered `warning`
+//!   (see [`vonage_inbound`]).
 //! - `/api/v1/providers/vonage/dlr`: a delivery receipt for a message the box sent
 //!   through Vonage: `delivered` makes the job delivered (every part), `expired`,
 //!   `failed`, `rejected` undelivered; `accepted`, `buffered` change nothing.
@@ -30,7 +35,7 @@ use axum::{Json, Router};
 use drivers::cloud::{vonage, DeliveryState};
 use serde_json::{json, Value};
 
-use gateway::inbound_text::{AcceptedText, InboundText};
+use gateway::inbound_text::{AcceptedPart, AcceptedText, InboundText, TextPart};
 use gateway::time;
 
 use crate::sms_router::error;
@@ -138,6 +143,47 @@ fn received_at(params: &[(String, String)]) -> Option<String> {
         .map(|t| time::iso(t.and_utc()))
 }
 
+/// The concatenation fields of a webhook as given, for a text whose fields are unusable.
+fn raw_concat(params: &[(String, String)]) -> Value {
+    let fields = [
+        ("concat", "concat"),
+        ("ref", "concat-ref"),
+        ("total", "concat-total"),
+        ("part", "concat-part"),
+    ];
+    Value::Object(
+        fields
+            .iter()
+            .filter_map(|(name, key)| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| (name.to_string(), Value::String(v.clone())))
+            })
+            .collect(),
+    )
+}
+
+fn not_stored(id: &str, e: &gateway::GatewayError) -> Response {
+    tracing::error!("vonage inbound {id}: {e}");
+    // Not 2xx: Vonage sends it again (for 24 h).
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "MESSAGE_PROCESSING_FAILED",
+        "Internal server error: the message was not stored",
+    )
+}
+
+/// An inbound SMS, or one part of a long one. A part is answered 200 only once it is
+/// committed.
+///
+/// Concatenation fields that cannot be used (not a number, part 0 or past the total,
+/// a total over 255, a total that disagrees with the parts already waiting under the
+/// same `concat-ref`) do not get a 400: Vonage would send the same webhook again for
+/// 24 hours and then drop it, and the text, which is readable, would never be seen.
+/// The part is stored as a message of its own instead, the problem (naming the field)
+/// in its `extra_data.warning` with the fields as given, answered 200 with `status:
+/// "warning"` and the same words, and logged.
 async fn vonage_inbound(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -156,45 +202,117 @@ async fn vonage_inbound(
             ))
         }
     };
-    let accepted = state
-        .gateway
-        .accept_text(InboundText {
-            channel,
-            provider: "vonage".into(),
-            to: e164(&sms.to),
-            from: e164(&sms.from),
-            text: sms.text,
-            provider_id: sms.id.clone(),
-            received_at: received_at(&params),
-        })
-        .await;
-    match accepted {
-        Ok(AcceptedText::Stored {
-            message_id,
-            user_id,
-            ..
+    let id = sms.id.clone();
+    let text = InboundText {
+        channel,
+        provider: "vonage".into(),
+        to: e164(&sms.to),
+        from: e164(&sms.from),
+        text: sms.text,
+        provider_id: sms.id,
+        received_at: received_at(&params),
+    };
+    let concat = match vonage::parse_inbound_concat(&params) {
+        Ok(c) => c,
+        Err(problem) => {
+            let warning = problem.to_string();
+            return match state
+                .gateway
+                .accept_unjoinable_text(text, &warning, raw_concat(&params))
+                .await
+            {
+                Ok(AcceptedText::Stored {
+                    message_id,
+                    user_id,
+                    ..
+                }) => stored_alone(&id, message_id, user_id, &warning),
+                Ok(AcceptedText::Duplicate { .. }) => stored_already(&id, None),
+                Err(e) => not_stored(&id, &e),
+            };
+        }
+    };
+    let Some(c) = concat else {
+        return match state.gateway.accept_text(text).await {
+            Ok(AcceptedText::Stored {
+                message_id,
+                user_id,
+                ..
+            }) => Json(json!({
+                "status": "success",
+                "message": "Message stored",
+                "message_id": message_id,
+                "user_id": user_id,
+            }))
+            .into_response(),
+            Ok(AcceptedText::Duplicate { .. }) => stored_already(&id, None),
+            Err(e) => not_stored(&id, &e),
+        };
+    };
+    let part = TextPart {
+        reference: c.reference,
+        total: c.total,
+        seq: c.part,
+    };
+    match state.gateway.accept_text_part(text, part).await {
+        Ok(AcceptedPart::Waiting {
+            seq,
+            total,
+            received,
         }) => Json(json!({
             "status": "success",
-            "message": "Message stored",
+            "message": format!("Part {seq} of {total} stored; {received} of {total} received"),
+            "parts_received": received,
+            "parts_total": total,
+        }))
+        .into_response(),
+        Ok(AcceptedPart::Message {
+            message_id,
+            user_id,
+            updated,
+        }) => Json(json!({
+            "status": "success",
+            "message": if updated {
+                "Message completed by a late part"
+            } else {
+                "Message stored"
+            },
             "message_id": message_id,
             "user_id": user_id,
         }))
         .into_response(),
-        Ok(AcceptedText::Duplicate { .. }) => Json(json!({
-            "status": "success",
-            "message": format!("Message {} was stored already", sms.id),
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::error!("vonage inbound {}: {e}", sms.id);
-            // Not 2xx: Vonage sends it again (for 24 h).
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "MESSAGE_PROCESSING_FAILED",
-                "Internal server error: the message was not stored",
-            )
-        }
+        Ok(AcceptedPart::Standalone {
+            message_id,
+            user_id,
+            warning,
+        }) => stored_alone(&id, message_id, user_id, &warning),
+        Ok(AcceptedPart::Duplicate { message_id }) => stored_already(&id, message_id),
+        Err(e) => not_stored(&id, &e),
     }
+}
+
+/// A part whose concatenation fields could not be used, stored as a message of its own
+/// (see [`vonage_inbound`]): answered 200 with the warning, and logged.
+fn stored_alone(id: &str, message_id: i64, user_id: Option<i64>, warning: &str) -> Response {
+    tracing::warn!("vonage inbound {id}: {warning}; stored as a message of its own, not joined");
+    Json(json!({
+        "status": "warning",
+        "message": format!("Message stored on its own, not joined to other parts: {warning}"),
+        "message_id": message_id,
+        "user_id": user_id,
+    }))
+    .into_response()
+}
+
+/// A replay (Vonage retries until it gets a 2xx): stored before, nothing done.
+fn stored_already(id: &str, message_id: Option<i64>) -> Response {
+    let mut body = json!({
+        "status": "success",
+        "message": format!("Message {id} was stored already"),
+    });
+    if let Some(m) = message_id {
+        body["message_id"] = m.into();
+    }
+    Json(body).into_response()
 }
 
 async fn vonage_dlr(

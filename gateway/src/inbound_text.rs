@@ -1,11 +1,27 @@
-//! Texts a cloud provider delivered already decoded (Twilio's inbound webhook), and
-//! the SMS Router's tables: phone mappings (sender → user), its usage log and settings.
+//! Texts a cloud provider delivered already decoded (Twilio's and Vonage's inbound
+//! webhooks), and the SMS Router's tables: phone mappings (sender → user), its usage
+//! log and settings.
 //!
 //! [`Gateway::accept_text`] stores a text like any received SMS (the pipeline's
 //! `insert_message`: classified, routed to a lease on the receiving number, event
 //! row) in one transaction with its provider id, unique per provider, so a replayed
 //! webhook is recognised and stored once. When no lease owns the number, the sender's
 //! phone mapping names the user, and the `new_message` event goes to that user.
+//!
+//! Long texts a provider delivers one part per webhook (Vonage's `concat-*` fields):
+//! [`Gateway::accept_text_part`] commits each part on arrival in `message_parts`, the
+//! modem path's reassembly table, keyed by (receiving number, sender, reference), with
+//! an `inbound_texts` row naming it (so a replayed part is stored once). The part that
+//! completes the set makes one message, text joined in part order, stored like a
+//! whole text (one `new_message`). As on the modem path (`inbound.rs`): a part whose
+//! number is open already under another provider id means the reference was reused,
+//! and the old group is delivered as it is; parts that stop coming are delivered
+//! incomplete by the scheduler's `flush_incomplete` (`[…]` for each missing part,
+//! `incomplete` and `missing_parts` in `extra_data`), and a late part completes that
+//! message (`message_updated`). A part whose total disagrees with its open group's, or
+//! whose numbering cannot be read ([`Gateway::accept_unjoinable_text`]), is stored as
+//! its own message with a warning: a provider retries what is refused and then drops
+//! it, so a refusal would lose a text that can be shown.
 //!
 //! Reply webhooks ([`Gateway::set_reply_webhook`]): a user's URL that is asked, after
 //! a text routed to that user is stored, what to answer it
@@ -25,9 +41,10 @@ use std::time::Duration;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::events::Event;
+use crate::events::{self, Event};
 use crate::inbound::{insert_message, NewMessage};
-use crate::{time, Gateway, GatewayError, GatewayResult};
+use crate::model::MessageView;
+use crate::{otp, time, Gateway, GatewayError, GatewayResult};
 
 #[derive(Debug, Clone)]
 pub struct InboundText {
@@ -56,6 +73,48 @@ pub enum AcceptedText {
         user_id: Option<i64>,
     },
 }
+
+/// Where a text sits in a concatenated message, as its provider numbered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextPart {
+    /// Shared by the parts of one message; it comes back after a while.
+    pub reference: u16,
+    /// 1 to 255.
+    pub total: u8,
+    /// 1 to `total`.
+    pub seq: u8,
+}
+
+/// What [`Gateway::accept_text_part`] did with one part. Every variant is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptedPart {
+    /// Stored; its message waits for the rest (`received` distinct parts of `total`).
+    Waiting { seq: u8, total: u8, received: usize },
+    /// This part completed its message: a new one, or (`updated`) one delivered
+    /// incomplete before, now whole.
+    Message {
+        message_id: i64,
+        user_id: Option<i64>,
+        updated: bool,
+    },
+    /// Its total disagrees with the parts waiting under its reference: stored as its
+    /// own message, `warning` (naming `concat-total`) in its `extra_data`.
+    Standalone {
+        message_id: i64,
+        user_id: Option<i64>,
+        warning: String,
+    },
+    /// This provider id was stored before; the message it is in, once delivered.
+    Duplicate { message_id: Option<i64> },
+}
+
+/// How long after an incomplete delivery a late part still completes its message:
+/// a provider retries a webhook for a day (Vonage: 24 h from its first try).
+const LATE_PART_WINDOW_HOURS: i64 = 25;
+
+/// Where a missing part was, in an incomplete message: the modem path's marker
+/// (`inbound.rs`), so both read alike; no digits, so no OTP is read into it.
+const MISSING_PART: &str = "[…]";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneMapping {
@@ -289,63 +348,46 @@ fn mapping_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhoneMapping> {
 impl Gateway {
     /// Stores a provider-delivered text once per `(provider, provider_id)`.
     pub async fn accept_text(&self, t: InboundText) -> GatewayResult<AcceptedText> {
+        let extra = serde_json::json!({ "provider_id": t.provider_id });
+        self.accept_whole_text(t, extra).await
+    }
+
+    /// A text that says it is one part of a concatenated message but whose numbering
+    /// cannot be used (`warning` says which field and why; `concat` holds the fields
+    /// as given): stored as its own message like [`Gateway::accept_text`], both in its
+    /// `extra_data`, so that what the provider delivered is seen rather than lost.
+    pub async fn accept_unjoinable_text(
+        &self,
+        t: InboundText,
+        warning: &str,
+        concat: serde_json::Value,
+    ) -> GatewayResult<AcceptedText> {
+        let extra = serde_json::json!({
+            "provider_id": t.provider_id,
+            "warning": warning,
+            "concat": concat,
+        });
+        self.accept_whole_text(t, extra).await
+    }
+
+    async fn accept_whole_text(
+        &self,
+        t: InboundText,
+        extra: serde_json::Value,
+    ) -> GatewayResult<AcceptedText> {
         let now = time::now_iso();
         let received_at = t.received_at.clone().unwrap_or_else(|| now.clone());
         let (accepted, event) = self
             .store
             .write(move |txn| {
-                let seen: Option<(Option<String>, Option<i64>)> = txn
-                    .query_row(
-                        "SELECT reply, user_id FROM inbound_texts WHERE provider = ?1 AND provider_id = ?2",
-                        params![t.provider, t.provider_id],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                if let Some((reply, user_id)) = seen {
-                    return Ok((AcceptedText::Duplicate { reply, user_id }, None));
+                if let Some(seen) = seen_text(txn, &t.provider, &t.provider_id)? {
+                    let dup = AcceptedText::Duplicate {
+                        reply: seen.reply,
+                        user_id: seen.user_id,
+                    };
+                    return Ok((dup, None));
                 }
-                let new = NewMessage {
-                    to_number: t.to.clone(),
-                    from_number: t.from.clone(),
-                    content: t.text,
-                    sent_at: None,
-                    provider: t.provider.clone(),
-                    channel: t.channel.clone(),
-                    parts_total: 1,
-                    parts_received: 1,
-                    extra_data: serde_json::json!({ "provider_id": t.provider_id }),
-                };
-                let (mut view, mut event) = insert_message(txn, new, &received_at, &received_at)?;
-                if view.user_id.is_none() {
-                    let mapped: Option<i64> = txn
-                        .query_row(
-                            "SELECT user_id FROM phone_mappings WHERE phone_number = ?1",
-                            [&t.from],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if let Some(user_id) = mapped {
-                        txn.execute(
-                            "UPDATE messages SET user_id = ?1 WHERE id = ?2",
-                            params![user_id, view.id],
-                        )?;
-                        view.user_id = Some(user_id);
-                        if let Event::NewMessage { event_id, user_id: u, message, assignment } = &mut event {
-                            *u = Some(user_id);
-                            message.user_id = Some(user_id);
-                            let payload = serde_json::json!({ "message": message, "assignment": assignment });
-                            txn.execute(
-                                "UPDATE events SET user_id = ?1, payload = ?2 WHERE id = ?3",
-                                params![user_id, payload.to_string(), *event_id],
-                            )?;
-                        }
-                    }
-                }
-                txn.execute(
-                    "INSERT INTO inbound_texts (provider, provider_id, channel, message_id, user_id, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![t.provider, t.provider_id, t.channel, view.id, view.user_id, now],
-                )?;
+                let (view, event) = insert_text(txn, &t, extra, &received_at, &now)?;
                 Ok((
                     AcceptedText::Stored {
                         message_id: view.id,
@@ -357,6 +399,103 @@ impl Gateway {
             })
             .await?;
         if let Some(e) = event {
+            self.events.publish(e);
+        }
+        Ok(accepted)
+    }
+
+    /// Stores one part of a concatenated text (see the module doc) once per
+    /// `(provider, provider_id)`; `t.received_at` is the provider's time for the part.
+    /// When this returns `Ok`, the part is committed.
+    pub async fn accept_text_part(
+        &self,
+        t: InboundText,
+        part: TextPart,
+    ) -> GatewayResult<AcceptedPart> {
+        let now = time::now_iso();
+        let late_window = time::iso(time::now() - chrono::Duration::hours(LATE_PART_WINDOW_HOURS));
+        let (accepted, events) = self
+            .store
+            .write(move |txn| {
+                if let Some(seen) = seen_text(txn, &t.provider, &t.provider_id)? {
+                    let dup = AcceptedPart::Duplicate {
+                        message_id: seen.message_id,
+                    };
+                    return Ok((dup, Vec::new()));
+                }
+                let group = TextGroup {
+                    to: t.to.clone(),
+                    from: t.from.clone(),
+                    reference: part.reference,
+                };
+                let mut open = group.open_parts(txn)?;
+                if let Some(other) = open.iter().map(|p| p.total).find(|n| *n != part.total) {
+                    // Two totals under one reference: one of them is wrong, and which
+                    // cannot be told. The waiting group keeps its own; this text is
+                    // shown on its own (a refusal would be retried, then dropped).
+                    let warning = format!(
+                        "concat-total is {} but the parts waiting under concat-ref {} from {} say {other}",
+                        part.total, part.reference, t.from
+                    );
+                    let extra = serde_json::json!({
+                        "provider_id": t.provider_id,
+                        "warning": warning,
+                        "concat": { "ref": part.reference, "total": part.total, "part": part.seq },
+                    });
+                    let received_at = t.received_at.clone().unwrap_or_else(|| now.clone());
+                    let (view, event) = insert_text(txn, &t, extra, &received_at, &now)?;
+                    let standalone = AcceptedPart::Standalone {
+                        message_id: view.id,
+                        user_id: view.user_id,
+                        warning,
+                    };
+                    return Ok((standalone, vec![event]));
+                }
+                // A part that arrives after its message was delivered incomplete
+                // completes it, unless a newer group under this reference is open.
+                if open.is_empty() {
+                    if let Some(message_id) =
+                        group.incomplete_message_missing(txn, part, &late_window)?
+                    {
+                        insert_part(txn, &group, part, &t, &now, Some(message_id))?;
+                        let (view, event) = rebuild(txn, message_id, &group, part.total, &t, &now)?;
+                        let done = AcceptedPart::Message {
+                            message_id: view.id,
+                            user_id: view.user_id,
+                            updated: true,
+                        };
+                        return Ok((done, vec![event]));
+                    }
+                }
+                let mut events = Vec::new();
+                // This part's number is open already under another provider id: a new
+                // message reused the reference, and the old one will not complete.
+                if open.iter().any(|p| p.seq == part.seq) {
+                    let (_, event) = deliver(txn, &group, part.total, &open, &t, &now)?;
+                    events.push(event);
+                    open.clear();
+                }
+                open.push(insert_part(txn, &group, part, &t, &now, None)?);
+                let received = distinct_parts(&open).len();
+                if received < usize::from(part.total) {
+                    let waiting = AcceptedPart::Waiting {
+                        seq: part.seq,
+                        total: part.total,
+                        received,
+                    };
+                    return Ok((waiting, events));
+                }
+                let (view, event) = deliver(txn, &group, part.total, &open, &t, &now)?;
+                events.push(event);
+                let done = AcceptedPart::Message {
+                    message_id: view.id,
+                    user_id: view.user_id,
+                    updated: false,
+                };
+                Ok((done, events))
+            })
+            .await?;
+        for e in events {
             self.events.publish(e);
         }
         Ok(accepted)
@@ -755,6 +894,385 @@ impl Gateway {
     }
 }
 
+/// A provider id stored before.
+struct Seen {
+    reply: Option<String>,
+    user_id: Option<i64>,
+    /// The message it is (or, for a part, is in), once delivered.
+    message_id: Option<i64>,
+}
+
+fn seen_text(
+    txn: &rusqlite::Transaction<'_>,
+    provider: &str,
+    provider_id: &str,
+) -> rusqlite::Result<Option<Seen>> {
+    // A part delivered by the scheduler (incomplete) is linked through its part.
+    txn.query_row(
+        "SELECT t.reply, COALESCE(t.user_id, m.user_id), COALESCE(t.message_id, p.message_id)
+         FROM inbound_texts t
+         LEFT JOIN message_parts p ON p.id = t.part_id
+         LEFT JOIN messages m ON m.id = p.message_id
+         WHERE t.provider = ?1 AND t.provider_id = ?2",
+        params![provider, provider_id],
+        |r| {
+            Ok(Seen {
+                reply: r.get(0)?,
+                user_id: r.get(1)?,
+                message_id: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// The user the sender's phone mapping names.
+fn mapped_user(txn: &rusqlite::Transaction<'_>, from: &str) -> rusqlite::Result<Option<i64>> {
+    txn.query_row(
+        "SELECT user_id FROM phone_mappings WHERE phone_number = ?1",
+        [from],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// When no lease took a new message, the sender's phone mapping names its user: the
+/// message and its `new_message` event (row and payload) go to that user.
+fn route_by_phone_mapping(
+    txn: &rusqlite::Transaction<'_>,
+    view: &mut MessageView,
+    event: &mut Event,
+) -> rusqlite::Result<()> {
+    if view.user_id.is_some() {
+        return Ok(());
+    }
+    let Some(user_id) = mapped_user(txn, &view.from_number)? else {
+        return Ok(());
+    };
+    txn.execute(
+        "UPDATE messages SET user_id = ?1 WHERE id = ?2",
+        params![user_id, view.id],
+    )?;
+    view.user_id = Some(user_id);
+    if let Event::NewMessage {
+        event_id,
+        user_id: u,
+        message,
+        assignment,
+    } = event
+    {
+        *u = Some(user_id);
+        message.user_id = Some(user_id);
+        let payload = serde_json::json!({ "message": message, "assignment": assignment });
+        txn.execute(
+            "UPDATE events SET user_id = ?1, payload = ?2 WHERE id = ?3",
+            params![user_id, payload.to_string(), *event_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// Stores a whole text as a message (classified, routed, event row) and its
+/// `inbound_texts` row.
+fn insert_text(
+    txn: &rusqlite::Transaction<'_>,
+    t: &InboundText,
+    extra_data: serde_json::Value,
+    received_at: &str,
+    now: &str,
+) -> rusqlite::Result<(MessageView, Event)> {
+    let new = NewMessage {
+        to_number: t.to.clone(),
+        from_number: t.from.clone(),
+        content: t.text.clone(),
+        sent_at: None,
+        provider: t.provider.clone(),
+        channel: t.channel.clone(),
+        parts_total: 1,
+        parts_received: 1,
+        extra_data,
+    };
+    let (mut view, mut event) = insert_message(txn, new, received_at, received_at)?;
+    route_by_phone_mapping(txn, &mut view, &mut event)?;
+    txn.execute(
+        "INSERT INTO inbound_texts (provider, provider_id, channel, message_id, user_id, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![t.provider, t.provider_id, t.channel, view.id, view.user_id, now],
+    )?;
+    Ok((view, event))
+}
+
+/// The reassembly key of a provider's concatenated text. The total is not part of it:
+/// a part that disagrees with its open group on it is stored on its own (see
+/// [`Gateway::accept_text_part`]).
+struct TextGroup {
+    to: String,
+    from: String,
+    reference: u16,
+}
+
+/// A stored part.
+struct StoredPart {
+    total: u8,
+    seq: u8,
+    text: String,
+    /// The provider's time for the part.
+    sent_at: Option<String>,
+    /// When it reached the box.
+    received_at: String,
+    provider_id: Option<String>,
+}
+
+/// What [`part_row`] reads, and from where: `SELECT {PART_QUERY} WHERE ...`.
+const PART_QUERY: &str =
+    "p.total, p.seq, p.text, p.sent_at, p.received_at, t.provider_id FROM message_parts p
+     LEFT JOIN inbound_texts t ON t.part_id = p.id";
+
+fn part_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPart> {
+    Ok(StoredPart {
+        total: r.get(0)?,
+        seq: r.get(1)?,
+        text: r.get(2)?,
+        sent_at: r.get(3)?,
+        received_at: r.get(4)?,
+        provider_id: r.get(5)?,
+    })
+}
+
+impl TextGroup {
+    /// The parts waiting under this key (any total), by seq then arrival.
+    fn open_parts(&self, txn: &rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<StoredPart>> {
+        let mut stmt = txn.prepare_cached(&format!(
+            "SELECT {PART_QUERY} WHERE p.to_number = ?1 AND p.from_number = ?2
+             AND p.concat_ref = ?3 AND p.message_id IS NULL ORDER BY p.seq, p.id"
+        ))?;
+        let rows = stmt
+            .query_map(params![self.to, self.from, self.reference], part_row)?
+            .collect();
+        rows
+    }
+
+    /// A recent incomplete message of this key and total that lacks `part.seq`.
+    fn incomplete_message_missing(
+        &self,
+        txn: &rusqlite::Transaction<'_>,
+        part: TextPart,
+        since: &str,
+    ) -> rusqlite::Result<Option<i64>> {
+        txn.query_row(
+            "SELECT m.id FROM message_parts p JOIN messages m ON m.id = p.message_id
+             WHERE p.to_number = ?1 AND p.from_number = ?2 AND p.concat_ref = ?3 AND p.total = ?4
+               AND m.parts_received < m.parts_total AND m.received_at >= ?6
+               AND NOT EXISTS (SELECT 1 FROM message_parts q WHERE q.message_id = m.id AND q.seq = ?5)
+             ORDER BY m.id DESC LIMIT 1",
+            params![self.to, self.from, self.reference, part.total, part.seq, since],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+}
+
+/// Commits a part (in `message_parts`, and its provider id in `inbound_texts`).
+fn insert_part(
+    txn: &rusqlite::Transaction<'_>,
+    group: &TextGroup,
+    part: TextPart,
+    t: &InboundText,
+    now: &str,
+    message_id: Option<i64>,
+) -> rusqlite::Result<StoredPart> {
+    txn.execute(
+        "INSERT INTO message_parts (to_number, from_number, concat_ref, total, seq, text, sent_at, received_at, message_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![group.to, group.from, group.reference, part.total, part.seq, t.text, t.received_at, now, message_id],
+    )?;
+    let part_id = txn.last_insert_rowid();
+    txn.execute(
+        "INSERT INTO inbound_texts (provider, provider_id, channel, message_id, received_at, part_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![t.provider, t.provider_id, t.channel, message_id, now, part_id],
+    )?;
+    Ok(StoredPart {
+        total: part.total,
+        seq: part.seq,
+        text: t.text.clone(),
+        sent_at: t.received_at.clone(),
+        received_at: now.to_string(),
+        provider_id: Some(t.provider_id.clone()),
+    })
+}
+
+/// One part per seq (the first to arrive of those in `parts`' order), by seq.
+fn distinct_parts(parts: &[StoredPart]) -> Vec<&StoredPart> {
+    let mut sorted: Vec<&StoredPart> = parts.iter().collect();
+    sorted.sort_by_key(|p| p.seq);
+    sorted.dedup_by_key(|p| p.seq);
+    sorted
+}
+
+/// The text from the parts at hand, [`MISSING_PART`] for each missing one.
+fn assemble(parts: &[&StoredPart], total: u8) -> String {
+    let mut out = String::new();
+    for seq in 1..=total {
+        match parts.iter().find(|p| p.seq == seq) {
+            Some(p) => out.push_str(&p.text),
+            None => out.push_str(MISSING_PART),
+        }
+    }
+    out
+}
+
+/// `extra_data` of a joined text: the modem path's keys, and the parts' provider ids.
+fn joined_extra(reference: u16, total: u8, parts: &[&StoredPart]) -> serde_json::Value {
+    let ids: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| p.provider_id.as_deref())
+        .collect();
+    let missing: Vec<u8> = (1..=total)
+        .filter(|s| !parts.iter().any(|p| p.seq == *s))
+        .collect();
+    let mut extra = serde_json::json!({ "concat_ref": reference, "provider_ids": ids });
+    if !missing.is_empty() {
+        extra["incomplete"] = true.into();
+        extra["missing_parts"] = missing.into();
+    }
+    extra
+}
+
+/// Turns the open parts of `group` (with `total`) into one message, incomplete when
+/// parts are missing: stored, classified and routed like a whole text.
+fn deliver(
+    txn: &rusqlite::Transaction<'_>,
+    group: &TextGroup,
+    total: u8,
+    open: &[StoredPart],
+    t: &InboundText,
+    now: &str,
+) -> rusqlite::Result<(MessageView, Event)> {
+    let parts = distinct_parts(open);
+    // Received when the provider had the last part; routed to the lease active when
+    // it had the first (a provider's times, else the box's).
+    let received_at = parts
+        .iter()
+        .filter_map(|p| p.sent_at.clone())
+        .max()
+        .unwrap_or_else(|| now.to_string());
+    let arrived_at = parts
+        .iter()
+        .filter_map(|p| p.sent_at.clone())
+        .min()
+        .or_else(|| parts.iter().map(|p| p.received_at.clone()).min())
+        .unwrap_or_else(|| now.to_string());
+    let new = NewMessage {
+        to_number: group.to.clone(),
+        from_number: group.from.clone(),
+        content: assemble(&parts, total),
+        sent_at: parts.iter().find_map(|p| p.sent_at.clone()),
+        provider: t.provider.clone(),
+        channel: t.channel.clone(),
+        parts_total: i64::from(total),
+        parts_received: parts.len() as i64,
+        extra_data: joined_extra(group.reference, total, &parts),
+    };
+    let (mut view, mut event) = insert_message(txn, new, &received_at, &arrived_at)?;
+    route_by_phone_mapping(txn, &mut view, &mut event)?;
+    txn.execute(
+        "UPDATE message_parts SET message_id = ?1 WHERE to_number = ?2 AND from_number = ?3
+         AND concat_ref = ?4 AND total = ?5 AND message_id IS NULL",
+        params![view.id, group.to, group.from, group.reference, total],
+    )?;
+    link_texts(txn, view.id, view.user_id)?;
+    Ok((view, event))
+}
+
+/// Points the `inbound_texts` rows of a message's parts at it.
+fn link_texts(
+    txn: &rusqlite::Transaction<'_>,
+    message_id: i64,
+    user_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    txn.execute(
+        "UPDATE inbound_texts SET message_id = ?1, user_id = ?2
+         WHERE part_id IN (SELECT id FROM message_parts WHERE message_id = ?1)",
+        params![message_id, user_id],
+    )?;
+    Ok(())
+}
+
+/// Rebuilds an incomplete message from all its parts after a late one arrived:
+/// re-joined and re-classified, labelled with the provider and channel of its parts
+/// (the scheduler's flush knows only a modem's), routed by phone mapping if nothing
+/// routed it; a `message_updated` event.
+fn rebuild(
+    txn: &rusqlite::Transaction<'_>,
+    message_id: i64,
+    group: &TextGroup,
+    total: u8,
+    t: &InboundText,
+    now: &str,
+) -> rusqlite::Result<(MessageView, Event)> {
+    let mut stmt = txn.prepare_cached(&format!(
+        "SELECT {PART_QUERY} WHERE p.message_id = ?1 ORDER BY p.seq, p.id"
+    ))?;
+    let stored = stmt
+        .query_map([message_id], part_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    let parts = distinct_parts(&stored);
+    let content = assemble(&parts, total);
+    let found = otp::extract(&content, Some(&group.from));
+    let routed: Option<i64> = txn.query_row(
+        "SELECT user_id FROM messages WHERE id = ?1",
+        [message_id],
+        |r| r.get(0),
+    )?;
+    let user_id = match routed {
+        Some(u) => Some(u),
+        None => mapped_user(txn, &group.from)?,
+    };
+    txn.execute(
+        "UPDATE messages SET content = ?1, parts_received = ?2, extra_data = ?3, type = ?4, otp_code = ?5,
+            service = ?6, provider = ?7, channel = ?8, user_id = ?9
+         WHERE id = ?10",
+        params![
+            content,
+            parts.len() as i64,
+            joined_extra(group.reference, total, &parts).to_string(),
+            found.kind.as_str(),
+            found.code,
+            found.service,
+            t.provider,
+            t.channel,
+            user_id,
+            message_id
+        ],
+    )?;
+    let view = txn.query_row(
+        &format!(
+            "SELECT {} FROM messages m WHERE m.id = ?1",
+            MessageView::COLUMNS
+        ),
+        [message_id],
+        MessageView::from_row,
+    )?;
+    link_texts(txn, message_id, view.user_id)?;
+    let event_id = events::record(
+        txn,
+        "message_updated",
+        view.user_id,
+        &serde_json::json!({ "message": view }),
+        now,
+    )?;
+    Ok((
+        view.clone(),
+        Event::MessageUpdated {
+            event_id,
+            user_id: view.user_id,
+            message: Box::new(view),
+        },
+    ))
+}
+
 /// One call of a reply webhook: the HTTP status, if any, and the answer.
 async fn ask(
     client: &reqwest::Client,
@@ -805,6 +1323,291 @@ async fn ask(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::MessageQuery;
+
+    const TO: &str = "+447700900000";
+    const FROM: &str = "+447700900555";
+
+    fn vonage_part(id: &str, text: &str) -> InboundText {
+        InboundText {
+            channel: "vonage-main".into(),
+            provider: "vonage".into(),
+            to: TO.into(),
+            from: FROM.into(),
+            text: text.into(),
+            provider_id: id.into(),
+            received_at: Some("2025-08-06T12:00:01.000Z".into()),
+        }
+    }
+
+    fn part(reference: u16, total: u8, seq: u8) -> TextPart {
+        TextPart {
+            reference,
+            total,
+            seq,
+        }
+    }
+
+    async fn all_messages(g: &Gateway) -> Vec<MessageView> {
+        g.messages(MessageQuery {
+            page: 1,
+            limit: 50,
+            oldest_first: true,
+            ..MessageQuery::default()
+        })
+        .await
+        .expect("query")
+        .messages
+    }
+
+    fn kinds(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            kinds.push(e.kind());
+        }
+        kinds
+    }
+
+    const PARTS: [&str; 3] = [
+        "Your verification code is 48",
+        "1516. It expires in ten minutes; ",
+        "never share it with anyone.",
+    ];
+
+    #[tokio::test]
+    async fn text_parts_make_one_message_whatever_their_order_and_replays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let g = Gateway::open(&dir.path().join("db")).expect("opens");
+        let user = g
+            .create_user(crate::users::NewUser {
+                email: Some("mapped@example.com".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("user");
+        g.create_phone_mapping(user.id, FROM, true, "manual")
+            .await
+            .expect("mapping");
+        let mut rx = g.events().subscribe();
+        let got = g
+            .accept_text_part(vonage_part("p3", PARTS[2]), part(108, 3, 3))
+            .await
+            .expect("stored");
+        assert_eq!(
+            got,
+            AcceptedPart::Waiting {
+                seq: 3,
+                total: 3,
+                received: 1
+            }
+        );
+        let got = g
+            .accept_text_part(vonage_part("p1", PARTS[0]), part(108, 3, 1))
+            .await
+            .expect("stored");
+        assert!(matches!(got, AcceptedPart::Waiting { received: 2, .. }));
+        let again = g
+            .accept_text_part(vonage_part("p3", PARTS[2]), part(108, 3, 3))
+            .await
+            .expect("recognised");
+        assert_eq!(again, AcceptedPart::Duplicate { message_id: None });
+        assert!(all_messages(&g).await.is_empty());
+        assert!(kinds(&mut rx).is_empty());
+
+        let AcceptedPart::Message {
+            message_id,
+            user_id,
+            updated: false,
+        } = g
+            .accept_text_part(vonage_part("p2", PARTS[1]), part(108, 3, 2))
+            .await
+            .expect("stored")
+        else {
+            panic!("the last part completes the message");
+        };
+        assert_eq!(user_id, Some(user.id), "routed by the phone mapping");
+        let messages = all_messages(&g).await;
+        assert_eq!(messages.len(), 1);
+        let m = &messages[0];
+        assert_eq!(m.id, message_id);
+        assert_eq!(m.content, PARTS.concat());
+        assert_eq!(
+            m.otp_code.as_deref(),
+            Some("481516"),
+            "a code split by parts"
+        );
+        assert_eq!((m.parts_received, m.parts_total), (3, 3));
+        assert_eq!(
+            (m.provider.as_str(), m.channel.as_str()),
+            ("vonage", "vonage-main")
+        );
+        assert_eq!(m.user_id, Some(user.id));
+        assert_eq!(m.received_at, "2025-08-06T12:00:01.000Z");
+        assert_eq!(
+            m.extra_data,
+            serde_json::json!({"concat_ref": 108, "provider_ids": ["p1", "p2", "p3"]})
+        );
+        assert_eq!(kinds(&mut rx), ["new_message"], "fanned out once");
+
+        // Replays after the message: recognised, nothing new.
+        for (id, seq) in [("p1", 1), ("p2", 2)] {
+            let again = g
+                .accept_text_part(
+                    vonage_part(id, PARTS[usize::from(seq) - 1]),
+                    part(108, 3, seq),
+                )
+                .await
+                .expect("recognised");
+            assert_eq!(
+                again,
+                AcceptedPart::Duplicate {
+                    message_id: Some(message_id)
+                }
+            );
+        }
+        assert_eq!(all_messages(&g).await.len(), 1);
+        assert!(kinds(&mut rx).is_empty());
+    }
+
+    #[tokio::test]
+    async fn parts_that_stop_coming_are_delivered_incomplete_and_a_late_one_completes_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let g = Gateway::open(&dir.path().join("db")).expect("opens");
+        let mut rx = g.events().subscribe();
+        for (id, seq) in [("q1", 1u8), ("q3", 3)] {
+            g.accept_text_part(
+                vonage_part(id, PARTS[usize::from(seq) - 1]),
+                part(5, 3, seq),
+            )
+            .await
+            .expect("stored");
+        }
+        // The scheduler's timeout: nothing due with a long one, the group without one.
+        assert_eq!(
+            g.flush_incomplete(std::time::Duration::from_secs(3600))
+                .await
+                .expect("flush"),
+            0
+        );
+        assert_eq!(
+            g.flush_incomplete(std::time::Duration::ZERO)
+                .await
+                .expect("flush"),
+            1
+        );
+        let messages = all_messages(&g).await;
+        assert_eq!(messages.len(), 1);
+        let m = &messages[0];
+        assert!(!m.is_complete());
+        assert_eq!(
+            m.content,
+            format!("{}[…]{}", PARTS[0], PARTS[2]),
+            "marked where the part is missing"
+        );
+        assert_eq!(m.extra_data["incomplete"], true);
+        assert_eq!(m.extra_data["missing_parts"], serde_json::json!([2]));
+        // A replay of a part it holds names it.
+        assert_eq!(
+            g.accept_text_part(vonage_part("q1", PARTS[0]), part(5, 3, 1))
+                .await
+                .expect("recognised"),
+            AcceptedPart::Duplicate {
+                message_id: Some(m.id)
+            }
+        );
+
+        // Vonage retries the missing part later: the same message, now whole.
+        let late = g
+            .accept_text_part(vonage_part("q2", PARTS[1]), part(5, 3, 2))
+            .await
+            .expect("stored");
+        assert_eq!(
+            late,
+            AcceptedPart::Message {
+                message_id: m.id,
+                user_id: None,
+                updated: true
+            }
+        );
+        let messages = all_messages(&g).await;
+        assert_eq!(messages.len(), 1);
+        let m = &messages[0];
+        assert!(m.is_complete());
+        assert_eq!(m.content, PARTS.concat());
+        assert_eq!(m.otp_code.as_deref(), Some("481516"));
+        assert_eq!(
+            (m.provider.as_str(), m.channel.as_str()),
+            ("vonage", "vonage-main")
+        );
+        assert!(m.extra_data.get("incomplete").is_none(), "{}", m.extra_data);
+        assert_eq!(
+            m.extra_data["provider_ids"],
+            serde_json::json!(["q1", "q2", "q3"])
+        );
+        assert_eq!(kinds(&mut rx), ["new_message", "message_updated"]);
+    }
+
+    #[tokio::test]
+    async fn a_reused_reference_and_a_disagreeing_total() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db");
+        {
+            let g = Gateway::open(&db).expect("opens");
+            // Part 1 of a message whose part 2 never comes...
+            g.accept_text_part(vonage_part("a1", "Old one, "), part(9, 2, 1))
+                .await
+                .expect("stored");
+        }
+        // ...and, after a restart, a new message under the same reference.
+        let g = Gateway::open(&db).expect("reopens");
+        let mut rx = g.events().subscribe();
+        let got = g
+            .accept_text_part(vonage_part("b1", "New one, "), part(9, 2, 1))
+            .await
+            .expect("stored");
+        assert!(
+            matches!(got, AcceptedPart::Waiting { received: 1, .. }),
+            "{got:?}"
+        );
+        assert_eq!(kinds(&mut rx), ["new_message"], "the old one, incomplete");
+
+        // A part that says the message has 3 parts: stored alone, with a warning.
+        let AcceptedPart::Standalone {
+            message_id,
+            warning,
+            ..
+        } = g
+            .accept_text_part(vonage_part("c3", "stray"), part(9, 3, 3))
+            .await
+            .expect("stored")
+        else {
+            panic!("a disagreeing total is stored alone");
+        };
+        assert!(warning.starts_with("concat-total is 3"), "{warning}");
+        assert_eq!(
+            g.accept_text_part(vonage_part("c3", "stray"), part(9, 3, 3))
+                .await
+                .expect("recognised"),
+            AcceptedPart::Duplicate {
+                message_id: Some(message_id)
+            }
+        );
+
+        let done = g
+            .accept_text_part(vonage_part("b2", "second part."), part(9, 2, 2))
+            .await
+            .expect("stored");
+        assert!(
+            matches!(done, AcceptedPart::Message { updated: false, .. }),
+            "{done:?}"
+        );
+        let messages = all_messages(&g).await;
+        let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["Old one, […]", "stray", "New one, second part."]);
+        assert_eq!(messages[1].extra_data["warning"], warning.as_str());
+        assert_eq!(messages[1].extra_data["concat"]["total"], 3);
+        assert_eq!(kinds(&mut rx), ["new_message", "new_message"]);
+    }
 
     #[test]
     fn answers_read_as_text_or_json() {

@@ -12,8 +12,10 @@
 //!   retryable: a later try or another channel may succeed. The message's own faults
 //!   (2 missing parameter, 3 invalid parameter, 6 invalid message, 7 number barred, 12
 //!   too long, 22 invalid network, 33 number de-activated) are not.
-//! - Webhooks (GET query or POST form): inbound (`msisdn`, `to`, `messageId`, `text`)
-//!   and delivery receipts (`messageId`, `status` delivered/expired/failed/rejected/
+//! - Webhooks (GET query or POST form): inbound (`msisdn`, `to`, `messageId`, `text`;
+//!   a long SMS comes as one webhook per part, each with its own `messageId` and
+//!   `concat=true`, `concat-ref`, `concat-total`, `concat-part`, see
+//!   [`parse_inbound_concat`]) and delivery receipts (`messageId`, `status` delivered/expired/failed/rejected/
 //!   accepted/buffered/unknown, `err-code`, `msisdn`).
 //! - Signatures ("Signing requests"): every parameter but `sig`, sorted by name, as
 //!   `&name=value` with `&` and `=` in values replaced by `_`; then `md5hash` is the
@@ -349,4 +351,221 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<InboundSms, CloudErr
         to: required(params, "to")?.to_string(),
         text: param(params, "text").unwrap_or_default().to_string(),
     })
+}
+
+/// Where one part of a long inbound SMS sits in its message. Vonage delivers each part
+/// in its own webhook (its own `messageId`) with `concat=true` and these three fields,
+/// all strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundConcat {
+    /// `concat-ref`: shared by the parts of one message (the SMS's own concatenation
+    /// reference, so it comes back after a while).
+    pub reference: u16,
+    /// `concat-total`: how many parts the message has, 1 to 255.
+    pub total: u8,
+    /// `concat-part`: this part's place, 1 to `total`.
+    pub part: u8,
+}
+
+/// Why the concatenation fields of an inbound SMS cannot be used: the field and what
+/// is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcatError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConcatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConcatError {}
+
+/// The concatenation fields of an inbound SMS webhook: `None` for a whole SMS. A part
+/// is one whose `concat` is `true` or that has any `concat-*` field; then all three
+/// must be whole numbers in range (`concat-ref` 0 to 65535, `concat-total` 1 to 255,
+/// `concat-part` 1 to `concat-total`).
+pub fn parse_inbound_concat(
+    params: &[(String, String)],
+) -> Result<Option<InboundConcat>, ConcatError> {
+    const FIELDS: [&str; 3] = ["concat-ref", "concat-total", "concat-part"];
+    let any_field = FIELDS
+        .iter()
+        .any(|f| param(params, f).is_some_and(|v| !v.trim().is_empty()));
+    let flag = param(params, "concat").map(|v| v.trim().to_ascii_lowercase());
+    match flag.as_deref() {
+        Some("true") => {}
+        None | Some("") | Some("false") if !any_field => return Ok(None),
+        None | Some("") => {}
+        Some(other) => {
+            return Err(ConcatError {
+                field: "concat",
+                problem: format!(
+                    "is {:?} alongside concat-ref, concat-total or concat-part (expected \"true\")",
+                    shown(other)
+                ),
+            })
+        }
+    }
+    let reference = concat_number(params, "concat-ref")?;
+    let reference = u16::try_from(reference).map_err(|_| ConcatError {
+        field: "concat-ref",
+        problem: format!("is {reference}: at most 65535"),
+    })?;
+    let total = concat_number(params, "concat-total")?;
+    let total = match u8::try_from(total) {
+        Ok(0) => {
+            return Err(ConcatError {
+                field: "concat-total",
+                problem: "is 0: a message has at least 1 part".into(),
+            })
+        }
+        Ok(t) => t,
+        Err(_) => {
+            return Err(ConcatError {
+                field: "concat-total",
+                problem: format!("is {total}: an SMS has at most 255 parts"),
+            })
+        }
+    };
+    let part = concat_number(params, "concat-part")?;
+    let part = match u8::try_from(part) {
+        Ok(p) if (1..=total).contains(&p) => p,
+        _ => {
+            return Err(ConcatError {
+                field: "concat-part",
+                problem: format!("is {part}: not between 1 and concat-total ({total})"),
+            })
+        }
+    };
+    Ok(Some(InboundConcat {
+        reference,
+        total,
+        part,
+    }))
+}
+
+/// A concatenation field as a whole number (decimal digits, surrounding spaces allowed).
+fn concat_number(params: &[(String, String)], field: &'static str) -> Result<u64, ConcatError> {
+    let raw = param(params, field).map(str::trim).unwrap_or_default();
+    if raw.is_empty() {
+        return Err(ConcatError {
+            field,
+            problem: "is missing (concat=true needs concat-ref, concat-total and concat-part)"
+                .into(),
+        });
+    }
+    let not_a_number = || ConcatError {
+        field,
+        problem: format!("is {:?}: not a whole number", shown(raw)),
+    };
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_a_number());
+    }
+    // All digits: only a value past u64 fails to parse.
+    raw.parse().map_err(|_| ConcatError {
+        field,
+        problem: format!("is {:?}: far too large", shown(raw)),
+    })
+}
+
+/// A field's value, shortened for an error message.
+fn shown(value: &str) -> String {
+    let mut s: String = value.chars().take(20).collect();
+    if value.chars().count() > 20 {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn concat(flag: &str, r: &str, t: &str, p: &str) -> Vec<(String, String)> {
+        params(&[
+            ("messageId", "m1"),
+            ("concat", flag),
+            ("concat-ref", r),
+            ("concat-total", t),
+            ("concat-part", p),
+        ])
+    }
+
+    #[test]
+    fn a_whole_sms_has_no_concat_fields() {
+        assert_eq!(parse_inbound_concat(&params(&[("text", "hi")])), Ok(None));
+        assert_eq!(
+            parse_inbound_concat(&params(&[("concat", "false")])),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_inbound_concat(&params(&[("concat", ""), ("concat-ref", " ")])),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn parts_are_numbered_within_their_message() {
+        assert_eq!(
+            parse_inbound_concat(&concat("true", "108", "3", "2")),
+            Ok(Some(InboundConcat {
+                reference: 108,
+                total: 3,
+                part: 2
+            }))
+        );
+        // JSON booleans and numbers arrive as text; spaces and case are forgiven.
+        let c = parse_inbound_concat(&concat(" TRUE ", "65535", " 255 ", "255"))
+            .expect("valid")
+            .expect("a part");
+        assert_eq!((c.reference, c.total, c.part), (65535, 255, 255));
+        // The fields without the flag still make a part.
+        let no_flag = params(&[
+            ("concat-ref", "0"),
+            ("concat-total", "1"),
+            ("concat-part", "1"),
+        ]);
+        assert!(parse_inbound_concat(&no_flag).expect("valid").is_some());
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let field = |p: Vec<(String, String)>| {
+            let e = parse_inbound_concat(&p).expect_err("refused");
+            assert!(e.to_string().starts_with(e.field), "{e}");
+            e.field
+        };
+        assert_eq!(field(concat("true", "abc", "3", "1")), "concat-ref");
+        assert_eq!(field(concat("true", "-1", "3", "1")), "concat-ref");
+        assert_eq!(field(concat("true", "65536", "3", "1")), "concat-ref");
+        assert_eq!(field(concat("true", "1", "three", "1")), "concat-total");
+        assert_eq!(field(concat("true", "1", "0", "1")), "concat-total");
+        assert_eq!(field(concat("true", "1", "256", "1")), "concat-total");
+        assert_eq!(
+            field(concat("true", "1", &"9".repeat(40), "1")),
+            "concat-total"
+        );
+        assert_eq!(field(concat("true", "1", "3", "0")), "concat-part");
+        assert_eq!(field(concat("true", "1", "3", "4")), "concat-part");
+        assert_eq!(field(concat("true", "1", "3", "+2")), "concat-part");
+        assert_eq!(field(concat("true", "1", "3", "1.0")), "concat-part");
+        assert_eq!(field(concat("true", "1", "3", "")), "concat-part");
+        assert_eq!(field(concat("yes", "1", "3", "1")), "concat");
+        assert_eq!(field(params(&[("concat", "true")])), "concat-ref");
+        let e = parse_inbound_concat(&concat("true", "1", "3", "4")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "concat-part is 4: not between 1 and concat-total (3)"
+        );
+    }
 }

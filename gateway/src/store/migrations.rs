@@ -339,6 +339,13 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     "#,
+    // 7: a provider's long texts (Vonage's concat webhooks, one per part) are joined in
+    // message_parts like a modem's; each part is also an inbound_texts row (its provider
+    // id is the replay dedupe key) that names its part, and its message once delivered.
+    r#"
+    ALTER TABLE inbound_texts ADD COLUMN part_id INTEGER REFERENCES message_parts(id);
+    CREATE INDEX inbound_texts_part ON inbound_texts(part_id) WHERE part_id IS NOT NULL;
+    "#,
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> StoreResult<()> {
