@@ -166,7 +166,7 @@ impl Gateway {
                 // A part that arrives after its message was delivered incomplete completes
                 // it, unless a newer group with this key is open (the key was reused).
                 let late_for = if group.open_count(txn)? == 0 {
-                    group.incomplete_message_missing(txn, seq, &late_window)?
+                    incomplete_message_missing(txn, group.key(), seq, &late_window)?
                 } else {
                     None
                 };
@@ -234,9 +234,15 @@ impl Gateway {
                 drop(stmt);
                 let mut events = Vec::new();
                 for group in groups {
-                    // The parts' channel is that of the PDUs they came in.
-                    let (provider, channel) = group.origin(txn)?;
-                    if let Some((_, event)) = group.deliver(txn, &provider, &channel, &now)? {
+                    let origin = group.origin(txn)?;
+                    let labels = (origin.provider.as_str(), origin.channel.as_str());
+                    let delivered = if origin.provider_text {
+                        // Routed and labelled as a joined provider text would have been.
+                        crate::inbound_text::deliver_incomplete(txn, group.key(), labels, &now)?
+                    } else {
+                        group.deliver(txn, labels.0, labels.1, &now)?
+                    };
+                    if let Some((_, event)) = delivered {
                         events.push(event);
                     }
                 }
@@ -256,7 +262,7 @@ const LATE_PART_WINDOW_HOURS: i64 = 24;
 
 /// Marks where missing parts of an incomplete message were; no digits, so the OTP
 /// extractor cannot take it for a code.
-const MISSING_PART: &str = "[…]";
+pub(crate) const MISSING_PART: &str = "[…]";
 
 fn link_pdu(txn: &Transaction<'_>, pdu_row: i64, message_id: i64) -> rusqlite::Result<()> {
     txn.execute(
@@ -264,6 +270,14 @@ fn link_pdu(txn: &Transaction<'_>, pdu_row: i64, message_id: i64) -> rusqlite::R
         params![message_id, pdu_row],
     )?;
     Ok(())
+}
+
+/// Where a group's parts came from.
+struct Origin {
+    provider: String,
+    channel: String,
+    /// Provider texts (routed by phone mapping when no lease takes them).
+    provider_text: bool,
 }
 
 /// The reassembly key of a concatenated message.
@@ -311,28 +325,29 @@ impl Group {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// A recent incomplete message of this group that lacks part `seq`.
-    fn incomplete_message_missing(
-        &self,
-        txn: &Transaction<'_>,
-        seq: u8,
-        since: &str,
-    ) -> rusqlite::Result<Option<i64>> {
-        // Through the parts' group index: the parts of delivered messages keep their key.
-        txn.query_row(
-            "SELECT m.id FROM message_parts p JOIN messages m ON m.id = p.message_id
-             WHERE p.to_number = ?1 AND p.from_number = ?2 AND p.concat_ref = ?3 AND p.total = ?4
-               AND m.parts_received < m.parts_total AND m.received_at >= ?6
-               AND NOT EXISTS (SELECT 1 FROM message_parts q WHERE q.message_id = m.id AND q.seq = ?5)
-             ORDER BY m.id DESC LIMIT 1",
-            params![self.to, self.from, self.reference, self.total, seq, since],
-            |r| r.get(0),
-        )
-        .optional()
+    fn key(&self) -> (&str, &str, u16, u8) {
+        (&self.to, &self.from, self.reference, self.total)
     }
 
-    /// The provider and channel the group's parts arrived on.
-    fn origin(&self, txn: &Transaction<'_>) -> rusqlite::Result<(String, String)> {
+    /// The provider and channel the group's parts arrived on: a provider's, when they
+    /// came as provider texts (`inbound_text`), else the modem's that holds the number.
+    fn origin(&self, txn: &Transaction<'_>) -> rusqlite::Result<Origin> {
+        let text: Option<(String, String)> = txn
+            .query_row(
+                "SELECT t.provider, t.channel FROM message_parts p JOIN inbound_texts t ON t.part_id = p.id
+                 WHERE p.to_number = ?1 AND p.from_number = ?2 AND p.concat_ref = ?3 AND p.total = ?4
+                   AND p.message_id IS NULL LIMIT 1",
+                params![self.to, self.from, self.reference, self.total],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((provider, channel)) = text {
+            return Ok(Origin {
+                provider,
+                channel,
+                provider_text: true,
+            });
+        }
         let channel: Option<String> = txn
             .query_row(
                 "SELECT channel FROM inbound_pdus WHERE to_number = ?1 ORDER BY id DESC LIMIT 1",
@@ -347,10 +362,11 @@ impl Group {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok((
-            provider.unwrap_or_else(|| "modem".into()),
-            channel.unwrap_or_default(),
-        ))
+        Ok(Origin {
+            provider: provider.unwrap_or_else(|| "modem".into()),
+            channel: channel.unwrap_or_default(),
+            provider_text: false,
+        })
     }
 
     /// Turns the open parts into a message (incomplete when parts are missing).
@@ -368,13 +384,13 @@ impl Group {
         let new = NewMessage {
             to_number: self.to.clone(),
             from_number: self.from.clone(),
-            content: assemble(&parts, self.total),
+            content: assemble(parts.iter().map(|p| (p.0, p.1.as_str())), self.total),
             sent_at: parts.iter().find_map(|p| p.2.clone()),
             provider: provider.to_string(),
             channel: channel.to_string(),
             parts_total: i64::from(self.total),
             parts_received: parts.len() as i64,
-            extra_data: extra_data(self.reference, self.total, &parts),
+            extra_data: concat_extra(self.reference, self.total, parts.iter().map(|p| p.0)),
         };
         let arrived_at = self
             .first_arrival(txn)?
@@ -417,32 +433,56 @@ impl Group {
     }
 }
 
-/// The text of a concatenated message from the parts at hand, with a marker for each
-/// missing one.
-fn assemble(parts: &[(u8, String, Option<String>)], total: u8) -> String {
+/// The text of a concatenated message from the parts at hand (seq, text; one per seq),
+/// with [`MISSING_PART`] for each missing one. Shared with provider texts
+/// (`inbound_text`), so that both read alike.
+pub(crate) fn assemble<'a>(parts: impl IntoIterator<Item = (u8, &'a str)>, total: u8) -> String {
+    let parts: Vec<(u8, &str)> = parts.into_iter().collect();
     let mut out = String::new();
     for seq in 1..=total {
         match parts.iter().find(|p| p.0 == seq) {
-            Some(p) => out.push_str(&p.1),
+            Some(p) => out.push_str(p.1),
             None => out.push_str(MISSING_PART),
         }
     }
     out
 }
 
-fn extra_data(
+/// `extra_data` of a concatenated message: its reference and, when parts are missing,
+/// `incomplete` and their numbers.
+pub(crate) fn concat_extra(
     reference: u16,
     total: u8,
-    parts: &[(u8, String, Option<String>)],
+    seqs: impl IntoIterator<Item = u8>,
 ) -> serde_json::Value {
-    let missing: Vec<u8> = (1..=total)
-        .filter(|s| !parts.iter().any(|p| p.0 == *s))
-        .collect();
+    let seqs: Vec<u8> = seqs.into_iter().collect();
+    let missing: Vec<u8> = (1..=total).filter(|s| !seqs.contains(s)).collect();
     if missing.is_empty() {
         serde_json::json!({ "concat_ref": reference })
     } else {
         serde_json::json!({ "concat_ref": reference, "incomplete": true, "missing_parts": missing })
     }
+}
+
+/// A message delivered incomplete since `since` from the parts of (to, from,
+/// reference, total) that lacks part `seq`: where a late part belongs.
+pub(crate) fn incomplete_message_missing(
+    txn: &Transaction<'_>,
+    (to, from, reference, total): (&str, &str, u16, u8),
+    seq: u8,
+    since: &str,
+) -> rusqlite::Result<Option<i64>> {
+    // Through the parts' group index: the parts of delivered messages keep their key.
+    txn.query_row(
+        "SELECT m.id FROM message_parts p JOIN messages m ON m.id = p.message_id
+         WHERE p.to_number = ?1 AND p.from_number = ?2 AND p.concat_ref = ?3 AND p.total = ?4
+           AND m.parts_received < m.parts_total AND m.received_at >= ?6
+           AND NOT EXISTS (SELECT 1 FROM message_parts q WHERE q.message_id = m.id AND q.seq = ?5)
+         ORDER BY m.id DESC LIMIT 1",
+        params![to, from, reference, total, seq, since],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Rebuilds a message from all its parts after a late one arrived; re-classifies it.
@@ -463,7 +503,7 @@ fn refresh_message(
         .query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<Vec<(u8, String, Option<String>)>, _>>()?;
     drop(stmt);
-    let content = assemble(&parts, total);
+    let content = assemble(parts.iter().map(|p| (p.0, p.1.as_str())), total);
     let from: String = txn.query_row(
         "SELECT from_number FROM messages WHERE id = ?1",
         [message_id],
@@ -476,7 +516,7 @@ fn refresh_message(
         params![
             content,
             parts.len() as i64,
-            extra_data(reference, total, &parts).to_string(),
+            concat_extra(reference, total, parts.iter().map(|p| p.0)).to_string(),
             found.kind.as_str(),
             found.code,
             found.service,

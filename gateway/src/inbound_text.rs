@@ -112,10 +112,6 @@ pub enum AcceptedPart {
 /// a provider retries a webhook for a day (Vonage: 24 h from its first try).
 const LATE_PART_WINDOW_HOURS: i64 = 25;
 
-/// Where a missing part was, in an incomplete message: the modem path's marker
-/// (`inbound.rs`), so both read alike; no digits, so no OTP is read into it.
-const MISSING_PART: &str = "[…]";
-
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneMapping {
     pub id: i64,
@@ -451,6 +447,7 @@ impl Gateway {
                     };
                     return Ok((standalone, vec![event]));
                 }
+                let origin = (t.provider.as_str(), t.channel.as_str());
                 // A part that arrives after its message was delivered incomplete
                 // completes it, unless a newer group under this reference is open.
                 if open.is_empty() {
@@ -471,7 +468,7 @@ impl Gateway {
                 // This part's number is open already under another provider id: a new
                 // message reused the reference, and the old one will not complete.
                 if open.iter().any(|p| p.seq == part.seq) {
-                    let (_, event) = deliver(txn, &group, part.total, &open, &t, &now)?;
+                    let (_, event) = deliver(txn, &group, part.total, &open, origin, &now, false)?;
                     events.push(event);
                     open.clear();
                 }
@@ -485,7 +482,7 @@ impl Gateway {
                     };
                     return Ok((waiting, events));
                 }
-                let (view, event) = deliver(txn, &group, part.total, &open, &t, &now)?;
+                let (view, event) = deliver(txn, &group, part.total, &open, origin, &now, false)?;
                 events.push(event);
                 let done = AcceptedPart::Message {
                     message_id: view.id,
@@ -1059,16 +1056,12 @@ impl TextGroup {
         part: TextPart,
         since: &str,
     ) -> rusqlite::Result<Option<i64>> {
-        txn.query_row(
-            "SELECT m.id FROM message_parts p JOIN messages m ON m.id = p.message_id
-             WHERE p.to_number = ?1 AND p.from_number = ?2 AND p.concat_ref = ?3 AND p.total = ?4
-               AND m.parts_received < m.parts_total AND m.received_at >= ?6
-               AND NOT EXISTS (SELECT 1 FROM message_parts q WHERE q.message_id = m.id AND q.seq = ?5)
-             ORDER BY m.id DESC LIMIT 1",
-            params![self.to, self.from, self.reference, part.total, part.seq, since],
-            |r| r.get(0),
+        crate::inbound::incomplete_message_missing(
+            txn,
+            (&self.to, &self.from, self.reference, part.total),
+            part.seq,
+            since,
         )
-        .optional()
     }
 }
 
@@ -1110,16 +1103,9 @@ fn distinct_parts(parts: &[StoredPart]) -> Vec<&StoredPart> {
     sorted
 }
 
-/// The text from the parts at hand, [`MISSING_PART`] for each missing one.
+/// The text from the parts at hand, as the modem path joins them.
 fn assemble(parts: &[&StoredPart], total: u8) -> String {
-    let mut out = String::new();
-    for seq in 1..=total {
-        match parts.iter().find(|p| p.seq == seq) {
-            Some(p) => out.push_str(&p.text),
-            None => out.push_str(MISSING_PART),
-        }
-    }
-    out
+    crate::inbound::assemble(parts.iter().map(|p| (p.seq, p.text.as_str())), total)
 }
 
 /// `extra_data` of a joined text: the modem path's keys, and the parts' provider ids.
@@ -1128,14 +1114,8 @@ fn joined_extra(reference: u16, total: u8, parts: &[&StoredPart]) -> serde_json:
         .iter()
         .filter_map(|p| p.provider_id.as_deref())
         .collect();
-    let missing: Vec<u8> = (1..=total)
-        .filter(|s| !parts.iter().any(|p| p.seq == *s))
-        .collect();
-    let mut extra = serde_json::json!({ "concat_ref": reference, "provider_ids": ids });
-    if !missing.is_empty() {
-        extra["incomplete"] = true.into();
-        extra["missing_parts"] = missing.into();
-    }
+    let mut extra = crate::inbound::concat_extra(reference, total, parts.iter().map(|p| p.seq));
+    extra["provider_ids"] = ids.into();
     extra
 }
 
@@ -1146,17 +1126,22 @@ fn deliver(
     group: &TextGroup,
     total: u8,
     open: &[StoredPart],
-    t: &InboundText,
+    (provider, channel): (&str, &str),
     now: &str,
+    timed_out: bool,
 ) -> rusqlite::Result<(MessageView, Event)> {
     let parts = distinct_parts(open);
-    // Received when the provider had the last part; routed to the lease active when
-    // it had the first (a provider's times, else the box's).
-    let received_at = parts
-        .iter()
-        .filter_map(|p| p.sent_at.clone())
-        .max()
-        .unwrap_or_else(|| now.to_string());
+    // Received when the provider had the last part (or, delivered incomplete, now: the
+    // window for late parts counts from then, as on the modem path); routed to the
+    // lease active when it had the first (a provider's times, else the box's).
+    let received_at = match timed_out {
+        true => now.to_string(),
+        false => parts
+            .iter()
+            .filter_map(|p| p.sent_at.clone())
+            .max()
+            .unwrap_or_else(|| now.to_string()),
+    };
     let arrived_at = parts
         .iter()
         .filter_map(|p| p.sent_at.clone())
@@ -1168,8 +1153,8 @@ fn deliver(
         from_number: group.from.clone(),
         content: assemble(&parts, total),
         sent_at: parts.iter().find_map(|p| p.sent_at.clone()),
-        provider: t.provider.clone(),
-        channel: t.channel.clone(),
+        provider: provider.to_string(),
+        channel: channel.to_string(),
         parts_total: i64::from(total),
         parts_received: parts.len() as i64,
         extra_data: joined_extra(group.reference, total, &parts),
@@ -1183,6 +1168,30 @@ fn deliver(
     )?;
     link_texts(txn, view.id, view.user_id)?;
     Ok((view, event))
+}
+
+/// The scheduler's incomplete-message timeout for a group of provider texts: delivers
+/// the parts at hand (with `total`) as [`Gateway::accept_text_part`] would have.
+pub(crate) fn deliver_incomplete(
+    txn: &rusqlite::Transaction<'_>,
+    (to, from, reference, total): (&str, &str, u16, u8),
+    origin: (&str, &str),
+    now: &str,
+) -> rusqlite::Result<Option<(MessageView, Event)>> {
+    let group = TextGroup {
+        to: to.to_string(),
+        from: from.to_string(),
+        reference,
+    };
+    let open: Vec<StoredPart> = group
+        .open_parts(txn)?
+        .into_iter()
+        .filter(|p| p.total == total)
+        .collect();
+    if open.is_empty() {
+        return Ok(None);
+    }
+    deliver(txn, &group, total, &open, origin, now, true).map(Some)
 }
 
 /// Points the `inbound_texts` rows of a message's parts at it.
@@ -1200,9 +1209,8 @@ fn link_texts(
 }
 
 /// Rebuilds an incomplete message from all its parts after a late one arrived:
-/// re-joined and re-classified, labelled with the provider and channel of its parts
-/// (the scheduler's flush knows only a modem's), routed by phone mapping if nothing
-/// routed it; a `message_updated` event.
+/// re-joined and re-classified, labelled with the provider and channel of its parts,
+/// routed by phone mapping if nothing routed it; a `message_updated` event.
 fn rebuild(
     txn: &rusqlite::Transaction<'_>,
     message_id: i64,
@@ -1506,6 +1514,15 @@ mod tests {
         );
         assert_eq!(m.extra_data["incomplete"], true);
         assert_eq!(m.extra_data["missing_parts"], serde_json::json!([2]));
+        assert_eq!(
+            (m.provider.as_str(), m.channel.as_str()),
+            ("vonage", "vonage-main"),
+            "delivered incomplete, still labelled with the provider its parts came from"
+        );
+        assert_eq!(
+            m.extra_data["provider_ids"],
+            serde_json::json!(["q1", "q3"])
+        );
         // A replay of a part it holds names it.
         assert_eq!(
             g.accept_text_part(vonage_part("q1", PARTS[0]), part(5, 3, 1))
