@@ -63,27 +63,27 @@ impl Gateway {
                 } else {
                     clauses.join(" AND ")
                 };
-                let unread_count: i64 = c.query_row(
-                    &format!("SELECT COUNT(*) FROM messages m WHERE {base_where} AND m.is_read = 0"),
-                    params_from_iter(args.iter()),
-                    |r| r.get(0),
-                )?;
+                // Cached statements: a client polling its inbox sends the same shapes of
+                // query over and over, and parsing SQL was a tenth of the request.
+                let unread_count: i64 = c
+                    .prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM messages m WHERE {base_where} AND m.is_read = 0"
+                    ))?
+                    .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
                 let mut where_all = base_where;
                 if let Some(read) = q.is_read {
                     where_all.push_str(" AND m.is_read = ?");
                     args.push(Value::Integer(i64::from(read)));
                 }
-                let total: i64 = c.query_row(
-                    &format!("SELECT COUNT(*) FROM messages m WHERE {where_all}"),
-                    params_from_iter(args.iter()),
-                    |r| r.get(0),
-                )?;
+                let total: i64 = c
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM messages m WHERE {where_all}"))?
+                    .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
                 let order = if q.oldest_first { "ASC" } else { "DESC" };
                 args.push(Value::Integer(i64::from(q.limit)));
                 args.push(Value::Integer(
                     i64::from(q.page.saturating_sub(1)) * i64::from(q.limit),
                 ));
-                let mut stmt = c.prepare(&format!(
+                let mut stmt = c.prepare_cached(&format!(
                     "SELECT {} FROM messages m WHERE {where_all} ORDER BY m.received_at {order}, m.id {order} LIMIT ? OFFSET ?",
                     MessageView::COLUMNS
                 ))?;

@@ -144,12 +144,20 @@ impl IntoResponse for DispoError {
 }
 
 /// The success envelope: `{"success": true, "data", "message", "timestamp"}`.
-pub fn ok(status: StatusCode, data: Value, message: &str) -> Response {
-    let body = json!({
-        "success": true,
-        "data": data,
-        "message": message,
-        "timestamp": time::now_iso(),
-    });
+pub fn ok(status: StatusCode, data: impl serde::Serialize, message: &str) -> Response {
+    /// The success envelope, keys in the order `json!` would give them.
+    #[derive(serde::Serialize)]
+    struct Envelope<'a, T> {
+        data: T,
+        message: &'a str,
+        success: bool,
+        timestamp: String,
+    }
+    let body = Envelope {
+        data,
+        message,
+        success: true,
+        timestamp: time::now_iso(),
+    };
     (status, Json(body)).into_response()
 }

@@ -574,15 +574,23 @@ async fn list_messages(
             oldest_first,
         })
         .await?;
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        limit: u32,
+        messages: Vec<views::MessageJson<'a>>,
+        page: u32,
+        total: i64,
+        unread_count: i64,
+    }
     Ok(ok(
         StatusCode::OK,
-        json!({
-            "messages": result.messages.iter().map(message_json).collect::<Vec<_>>(),
-            "total": result.total,
-            "page": page,
-            "limit": limit,
-            "unread_count": result.unread_count,
-        }),
+        Page {
+            limit,
+            messages: result.messages.iter().map(views::message_view).collect(),
+            page,
+            total: result.total,
+            unread_count: result.unread_count,
+        },
         "Messages retrieved",
     ))
 }

@@ -178,6 +178,9 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
         path: path.to_path_buf(),
         source,
     })?;
+    // Every query of the box goes through `prepare_cached`: room for all of them, so
+    // that a busy route never parses its SQL again.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
 
