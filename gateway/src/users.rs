@@ -116,21 +116,19 @@ impl Gateway {
         Ok(self
             .store
             .read(move |c| {
+                // Runs for every authenticated request: cached statements.
                 let user = c
-                    .query_row(
-                        &format!("SELECT {} FROM users WHERE id = ?1", User::COLUMNS),
-                        [id],
-                        User::from_row,
-                    )
+                    .prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", User::COLUMNS))?
+                    .query_row([id], User::from_row)
                     .optional()?;
                 let Some(user) = user else {
                     return Ok(None);
                 };
-                let revoked: bool = c.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ?1 AND revoked_at IS NOT NULL)",
-                    [family],
-                    |r| r.get(0),
-                )?;
+                let revoked: bool = c
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ?1 AND revoked_at IS NOT NULL)",
+                    )?
+                    .query_row([family], |r| r.get(0))?;
                 Ok(Some((user, revoked)))
             })
             .await?)

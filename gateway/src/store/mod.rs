@@ -1,4 +1,4 @@
-//! SQLite storage: one writer thread with group commits, a few reader connections.
+//! SQLite storage: one writer thread with group commits, a few reader threads.
 //!
 //! - [`migrations`]: the versioned schema (`PRAGMA user_version`).
 //!
@@ -7,6 +7,11 @@
 //! closures that are queued in one transaction, each inside its own savepoint so that
 //! one failing write does not undo its neighbours, commits once, and only then answers
 //! each caller. A caller that is told `Ok` knows its rows are on disk.
+//!
+//! Why reader threads: each owns one connection for the life of the store, so its
+//! cached statements and page cache stay warm, and a burst of requests queues for
+//! [`READERS`] threads instead of opening a connection (and parsing its SQL) per read on
+//! as many blocking threads as there are requests.
 
 mod migrations;
 
@@ -81,11 +86,17 @@ where
     }
 }
 
+/// One queued read, run on a reader thread's connection.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Reader threads (and connections). WAL lets them read while the writer writes.
+const READERS: usize = 4;
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: std::sync::mpsc::Sender<Box<dyn WriteJob>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: std::sync::mpsc::Sender<ReadJob>,
     path: Arc<PathBuf>,
 }
 
@@ -102,9 +113,21 @@ impl Store {
             .name("simgate-db-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Rejected(format!("cannot start the database writer: {e}")))?;
+        let (read_tx, read_rx) = std::sync::mpsc::channel::<ReadJob>();
+        let read_rx = Arc::new(Mutex::new(read_rx));
+        for n in 0..READERS {
+            let conn = open_connection(path)?;
+            let jobs = read_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("simgate-db-reader-{n}"))
+                .spawn(move || reader_loop(&conn, &jobs))
+                .map_err(|e| {
+                    StoreError::Rejected(format!("cannot start a database reader: {e}"))
+                })?;
+        }
         Ok(Store {
             writer: tx,
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers: read_tx,
             path: Arc::new(path.to_path_buf()),
         })
     }
@@ -129,29 +152,43 @@ impl Store {
         done_rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Runs `f` on a reader connection on the blocking pool.
+    /// Runs `f` on one of the reader threads' connections.
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match readers.lock().ok().and_then(|mut r| r.pop()) {
-                Some(c) => c,
-                None => open_connection(&path)?,
-            };
-            let result = f(&conn);
-            if let Ok(mut r) = readers.lock() {
-                if r.len() < 4 {
-                    r.push(conn);
+        let (done, done_rx) = oneshot::channel::<StoreResult<T>>();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = done.send(f(conn));
+        });
+        self.readers
+            .send(job)
+            .map_err(|_| StoreError::Rejected("the database readers have stopped".into()))?;
+        done_rx
+            .await
+            .map_err(|_| StoreError::Rejected("a database reader stopped".into()))?
+    }
+}
+
+/// Takes read jobs until every [`Store`] handle is gone.
+fn reader_loop(conn: &Connection, jobs: &Mutex<std::sync::mpsc::Receiver<ReadJob>>) {
+    loop {
+        // Only the receive holds the lock; the job runs unlocked, beside the others.
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => {
+                // A panicking job must not take the thread (and its connection) along.
+                let run = std::panic::AssertUnwindSafe(|| job(conn));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("a database read panicked; the reader goes on");
                 }
             }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Rejected(format!("reader task failed: {e}")))?
+            Err(_) => return,
+        }
     }
 }
 
