@@ -7,6 +7,7 @@
 # GET /api/messages?limit=50 with the user's bearer token.
 #
 # Usage: scripts/bench_http.sh [DURATION_S] [CONNECTIONS] [THREADS]
+#   RATE=1000 runs oha at that constant rate instead of wrk (cargo install oha).
 #   (defaults 10 64 2). Needs wrk (apt-get install -y wrk), curl and jq.
 #   BIN=path/to/simgate (default target/release/simgate; build with cargo build --release)
 set -euo pipefail
@@ -66,6 +67,15 @@ echo "messages listed on one page: $N"
 BYTES=$(curl -sS "$URL/api/messages?limit=50" -H "Authorization: Bearer $TOKEN" | wc -c)
 echo "response body: $BYTES bytes"
 
-echo "wrk -t$THREADS -c$CONNS -d${DUR}s --latency GET /api/messages?limit=50"
-wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/api/messages?limit=50"
+if [ -n "${RATE:-}" ]; then
+  # A constant rate (the "p99 at 1,000 req/s"): oha paces its requests, so a slow
+  # answer delays the measurement instead of the next request (no coordinated omission).
+  command -v oha >/dev/null || { echo "RATE needs oha (cargo install oha)" >&2; exit 2; }
+  echo "oha -z ${DUR}s -q $RATE -c $CONNS GET /api/messages?limit=50"
+  oha --no-tui -z "${DUR}s" -q "$RATE" -c "$CONNS" -H "Authorization: Bearer $TOKEN" \
+    "$URL/api/messages?limit=50" | grep -E 'Requests/sec|Success rate|50.00%|90.00%|99.00%|99.90%|\[200\]|Error'
+else
+  echo "wrk -t$THREADS -c$CONNS -d${DUR}s --latency GET /api/messages?limit=50"
+  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -H "Authorization: Bearer $TOKEN" "$URL/api/messages?limit=50"
+fi
 echo "RSS after the run: $(grep VmRSS /proc/$PID/status | awk '{print $2, $3}') (peak $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}'))"
