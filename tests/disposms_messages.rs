@@ -53,6 +53,15 @@ async fn read_all_marks_one_assignment_or_everything() {
     assert_eq!(body["data"]["total"], 1, "{body}");
     assert_eq!(body["data"]["unread_count"], 1);
     assert_eq!(body["data"]["messages"][0]["assignment_id"], gb.as_str());
+    let (_, body) = demo
+        .call(Method::GET, "/api/messages?is_read=true", Some(&user), None)
+        .await;
+    assert_eq!(body["data"]["total"], 2, "the two marked: {body}");
+    assert_eq!(
+        body["data"]["unread_count"], 1,
+        "unread of all, whatever the filter"
+    );
+    assert_eq!(body["data"]["messages"].as_array().map(Vec::len), Some(2));
 
     // Again: nothing left to mark on that assignment.
     let (_, body) = demo

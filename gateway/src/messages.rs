@@ -64,20 +64,19 @@ impl Gateway {
                     clauses.join(" AND ")
                 };
                 // Cached statements: a client polling its inbox sends the same shapes of
-                // query over and over, and parsing SQL was a tenth of the request.
-                let unread_count: i64 = c
+                // query over and over, and parsing SQL was a tenth of the request. One
+                // pass counts both the page's total and the unread ones.
+                let (mut total, unread_count): (i64, i64) = c
                     .prepare_cached(&format!(
-                        "SELECT COUNT(*) FROM messages m WHERE {base_where} AND m.is_read = 0"
+                        "SELECT COUNT(*), COALESCE(SUM(m.is_read = 0), 0) FROM messages m WHERE {base_where}"
                     ))?
-                    .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+                    .query_row(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?;
                 let mut where_all = base_where;
                 if let Some(read) = q.is_read {
                     where_all.push_str(" AND m.is_read = ?");
                     args.push(Value::Integer(i64::from(read)));
+                    total = if read { total - unread_count } else { unread_count };
                 }
-                let total: i64 = c
-                    .prepare_cached(&format!("SELECT COUNT(*) FROM messages m WHERE {where_all}"))?
-                    .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
                 let order = if q.oldest_first { "ASC" } else { "DESC" };
                 args.push(Value::Integer(i64::from(q.limit)));
                 args.push(Value::Integer(
