@@ -531,6 +531,15 @@ fn refresh_message(
         [message_id],
         MessageView::from_row,
     )?;
+    message_updated(txn, view, at)
+}
+
+/// The `message_updated` event row for a message that changed, and its live event.
+pub(crate) fn message_updated(
+    txn: &Transaction<'_>,
+    view: MessageView,
+    at: &str,
+) -> rusqlite::Result<(MessageView, Event)> {
     let event_id = events::record(
         txn,
         "message_updated",

@@ -41,7 +41,7 @@ use std::time::Duration;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::inbound::{insert_message, NewMessage};
 use crate::model::MessageView;
 use crate::{otp, time, Gateway, GatewayError, GatewayResult};
@@ -1264,21 +1264,7 @@ fn rebuild(
         MessageView::from_row,
     )?;
     link_texts(txn, message_id, view.user_id)?;
-    let event_id = events::record(
-        txn,
-        "message_updated",
-        view.user_id,
-        &serde_json::json!({ "message": view }),
-        now,
-    )?;
-    Ok((
-        view.clone(),
-        Event::MessageUpdated {
-            event_id,
-            user_id: view.user_id,
-            message: Box::new(view),
-        },
-    ))
+    crate::inbound::message_updated(txn, view, now)
 }
 
 /// One call of a reply webhook: the HTTP status, if any, and the answer.
