@@ -1945,9 +1945,9 @@ impl Run<'_> {
         self.report.ussd += 1;
         match (got, expected) {
             (Ok(Ok(reply)), Some((mode, raw))) => {
-                // The driver trims spaces at the ends of a quoted string; python-gsmmodem
-                // keeps the one after "20 MORE Weekend minutes". Not a meaningful difference.
-                if reply.mode != mode || reply.raw != raw.trim() {
+                // Exactly, spaces inside the quotes included (python-gsmmodem's reply
+                // ends in one after "20 MORE Weekend minutes").
+                if reply.mode != mode || reply.raw != raw {
                     self.fail(
                         line,
                         format!(

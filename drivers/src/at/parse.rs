@@ -5,19 +5,30 @@ use super::errors::strip_prefix_ci;
 use super::urc::is_hex_line;
 
 /// Splits `a,"b,c",d` into `["a", "b,c", "d"]`: commas inside quotes do not split,
-/// quotes are removed, fields are trimmed. An unbalanced quote runs to the end.
+/// quotes are removed, whitespace outside the quotes is trimmed (inside, it is kept). An
+/// unbalanced quote runs to the end.
 pub fn fields(args: &str) -> Vec<String> {
+    // Each character with whether it stood inside quotes: whitespace around a field is
+    // dropped, whitespace inside its quotes is the text's (a USSD reply may end in one).
+    fn finish(chars: &mut Vec<(char, bool)>) -> String {
+        let keep = |&(c, quoted): &(char, bool)| quoted || !c.is_whitespace();
+        let start = chars.iter().position(keep).unwrap_or(chars.len());
+        let end = chars.iter().rposition(keep).map_or(start, |i| i + 1);
+        let field = chars[start..end].iter().map(|(c, _)| c).collect();
+        chars.clear();
+        field
+    }
     let mut out = Vec::new();
-    let mut current = String::new();
+    let mut current: Vec<(char, bool)> = Vec::new();
     let mut quoted = false;
     for c in args.chars() {
         match c {
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut current).trim().to_string()),
-            _ => current.push(c),
+            ',' if !quoted => out.push(finish(&mut current)),
+            _ => current.push((c, quoted)),
         }
     }
-    out.push(current.trim().to_string());
+    out.push(finish(&mut current));
     out
 }
 

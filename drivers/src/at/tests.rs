@@ -518,3 +518,17 @@ mod ussd {
         }
     }
 }
+
+#[test]
+fn fields_keep_the_spaces_inside_quotes_and_drop_those_around() {
+    use super::parse::{fields, parse_cusd};
+    assert_eq!(
+        fields(r#" 1 , "a, b " ,15"#),
+        ["1", "a, b ", "15"],
+        "the quoted field keeps its trailing space"
+    );
+    assert_eq!(fields(r#""  ""#), ["  "]);
+    assert_eq!(fields(" , "), ["", ""]);
+    let line = parse_cusd(r#"+CUSD: 0,"20 MORE Weekend minutes ",15"#).expect("parses");
+    assert_eq!(line.raw.as_deref(), Some("20 MORE Weekend minutes "));
+}
