@@ -259,17 +259,17 @@ static EXPECT: &[Expect] = &[
             (142, Some("ready")),          // +CREG: 1,"CE00","00005449"
             (149, Some("not_registered")), // +CREG: 2,, (searching)
             (160, Some("ready")),          // +CREG: 6,... registered for SMS only
-            // The next four devices send the solicited layout `<n>,<stat>,...`
-            // unsolicited; 27.007's URC layout `<stat>,<lac>,...` reads 2 (searching) or
-            // 1 where ModemManager guesses the device's meaning (roaming, home, home,
-            // searching). The driver reads them as 27.007 says; not asserted.
-            (163, None),                   // +CREG: 2,5,"0502","0404736D"
-            (166, None),                   // +CREG: 2,1,000B,2816, B, C2816
+            // The next two devices send the solicited layout `<n>,<stat>,...`
+            // unsolicited; the driver tells it from 27.007's URC layout by the second
+            // field (a one- or two-digit stat, not a hex LAC), as ModemManager does:
+            // roaming and home.
+            (163, Some("ready")),          // +CREG: 2,5,"0502","0404736D"
+            (166, Some("ready")),          // +CREG: 2,1,000B,2816, B, C2816
             (177, Some("ready")),          // +CGREG: 1,"8BE3","00002B5D",3
             (180, Some("ready")),          // +CGREG: 5,... roaming
-            (183, None),                   // +CGREG: 2,1, 81ED, 1A9CEB
+            (183, Some("ready")),          // +CGREG: 2,1, 81ED, 1A9CEB (solicited layout)
             (190, Some("ready")),          // +CGREG: 1, "0426", "F00F"
-            (193, None),                   // +CEREG: 1, 2, 0001, 00000100, 7
+            (193, Some("not_registered")), // +CEREG: 1, 2, 0001, 00000100, 7 (solicited layout: searching)
             (196, Some("not_registered")), // +CEREG: 2, 0001, 00000100, 7
             (203, Some("ready")),          // +CEREG: 1, 1F00, 20 ,79D903 ,7
         ],

@@ -532,3 +532,23 @@ fn fields_keep_the_spaces_inside_quotes_and_drop_those_around() {
     let line = parse_cusd(r#"+CUSD: 0,"20 MORE Weekend minutes ",15"#).expect("parses");
     assert_eq!(line.raw.as_deref(), Some("20 MORE Weekend minutes "));
 }
+
+#[test]
+fn registration_urcs_in_either_layout() {
+    fn stat(line: &str) -> Option<u8> {
+        match super::urc::parse_urc(line, true) {
+            Urc::Registration { stat, .. } => stat,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    // 27.007's URC layout: <stat>[,<lac>,<ci>[,<AcT>]].
+    assert_eq!(stat("+CREG: 1"), Some(1));
+    assert_eq!(stat("+CREG: 1,84CD,00D30156"), Some(1));
+    assert_eq!(stat("+CEREG: 2, 0001, 00000100, 7"), Some(2));
+    assert_eq!(stat("+CREG: 5,\"0502\",\"0404736D\""), Some(5));
+    // The solicited layout <n>,<stat>,... sent unsolicited by some devices.
+    assert_eq!(stat("+CREG: 2,5,\"0502\",\"0404736D\""), Some(5));
+    assert_eq!(stat("+CGREG: 2,1, 81ED, 1A9CEB"), Some(1));
+    assert_eq!(stat("+CEREG: 1, 2, 0001, 00000100, 7"), Some(2));
+    assert_eq!(stat("+CREG: 0,1"), Some(1));
+}

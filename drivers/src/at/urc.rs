@@ -208,10 +208,7 @@ pub(crate) fn parse_urc(line: &str, known: bool) -> Urc {
             line: line.to_string(),
         },
         "+CREG" | "+CGREG" | "+CEREG" | "+C5GREG" => {
-            // URC form: `+CREG: <stat>[,<lac>,<ci>[,<AcT>]]`.
-            let stat = fields(args)
-                .first()
-                .and_then(|s| s.trim().parse::<u8>().ok());
+            let stat = registration_stat(&fields(args));
             Urc::Registration {
                 line: line.to_string(),
                 stat,
@@ -235,4 +232,25 @@ pub(crate) fn opens_multiline_string(line: &str) -> bool {
 
 pub(crate) fn is_hex_line(line: &str) -> bool {
     !line.is_empty() && line.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `<stat>` of an unsolicited registration line. 27.007's URC form is
+/// `+CREG: <stat>[,<lac>,<ci>[,<AcT>]]`, but some devices (seen: Sony-Ericsson MD400,
+/// Samsung Wave S8500, Alcatel X220D, Altair LTE) send the solicited form
+/// `+CREG: <n>,<stat>[,...]` unsolicited. The two are told apart by the second field: a
+/// `<lac>`/`<tac>` is four or more hex digits (or empty), a `<stat>` one or two decimal
+/// digits after an `<n>` of 0 to 2 (as ModemManager reads them).
+fn registration_stat(f: &[String]) -> Option<u8> {
+    let small = |s: &str| -> Option<u8> {
+        (!s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let first = f.first().map(|s| s.trim())?;
+    if matches!(small(first), Some(0..=2)) {
+        if let Some(stat @ 0..=11) = f.get(1).and_then(|s| small(s.trim())) {
+            return Some(stat);
+        }
+    }
+    first.parse().ok()
 }
