@@ -383,6 +383,21 @@ mod tests {
         Config::parse(text, Path::new("test.toml"))
     }
 
+    /// The commented-out block of the shipped example that starts at `marker`, up to
+    /// the next blank line, uncommented: what a user gets by removing the `# `.
+    fn example_section(marker: &str) -> String {
+        let text = include_str!("../config/simgate.example.toml");
+        let start = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("the example documents {marker}"));
+        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+        text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     #[test]
     fn the_example_configuration_parses() {
         let text = include_str!("../config/simgate.example.toml");
@@ -394,14 +409,7 @@ mod tests {
 
     #[test]
     fn the_mqtt_section_reads_like_the_example() {
-        let text = include_str!("../config/simgate.example.toml");
-        let start = text.find("# [mqtt]").expect("the example documents [mqtt]");
-        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
-        let section: String = text[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let section = example_section("# [mqtt]");
         let config = parse(&section).expect("the documented [mqtt] section is valid");
         let m = config.mqtt.expect("mqtt").to_gateway().expect("valid");
         assert_eq!((m.host.as_str(), m.port, m.tls), ("127.0.0.1", 1883, false));
@@ -412,14 +420,7 @@ mod tests {
 
     #[test]
     fn the_api_section_reads_like_the_example_and_bad_rates_are_named() {
-        let text = include_str!("../config/simgate.example.toml");
-        let start = text.find("# [api]").expect("the example documents [api]");
-        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
-        let section: String = text[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let section = example_section("# [api]");
         let config = parse(&section).expect("the documented [api] section is valid");
         assert_eq!(config.api.rate_limits.auth.requests, 120);
         assert_eq!(
@@ -441,16 +442,7 @@ mod tests {
 
     #[test]
     fn providers_read_like_the_example() {
-        let text = include_str!("../config/simgate.example.toml");
-        let start = text
-            .find("# [[provider]]")
-            .expect("the example documents [[provider]]");
-        let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
-        let section: String = text[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let section = example_section("# [[provider]]");
         let config = parse(&section).expect("the documented [[provider]] tables are valid");
         assert_eq!(config.providers.len(), 2);
         assert_eq!(config.providers[0].kind, "twilio");

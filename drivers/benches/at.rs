@@ -9,31 +9,15 @@
 //!
 //! Run: `cargo bench -p drivers --bench at -- --measurement-time 5`
 
+#[path = "../../support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_file;
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use drivers::at::{parse, AtEngine, AtEvent, Command};
 use drivers::pdu;
-
-/// Reads a file of `../shared` (the data checked out beside the repository), or of
-/// `/work/shared` when the repository is cloned elsewhere on the same machine; read at
-/// run time so that a clone without it still builds.
-fn shared_file(rel: &str) -> &'static str {
-    static CACHE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    CACHE.get_or_init(|| {
-        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        [
-            here.join("../../shared"),
-            std::path::PathBuf::from("/work/shared"),
-        ]
-        .iter()
-        .map(|dir| dir.join(rel))
-        .find(|p| p.is_file())
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_else(|| panic!("../shared/{rel} is checked out beside the repository"))
-    })
-}
 
 const N: usize = 30;
 

@@ -5,21 +5,16 @@
 //! URC with its PDU, and the events must not depend on the line-end style or on how the
 //! bytes are split.
 
-use std::path::{Path, PathBuf};
+#[path = "../../support/shared_data.rs"]
+mod shared_data;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use drivers::at::parse::{parse_cmgl, parse_cmgr};
 use drivers::at::{AtEngine, AtEvent, Command, FinalResult, Urc};
 
 fn corpus_dir() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        here.join("../../shared/corpus/at"),
-        PathBuf::from("/work/shared/corpus/at"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-    .expect("the AT corpus is checked out beside the repository (../shared/corpus/at)")
+    shared_data::shared_path("corpus/at")
 }
 
 #[derive(Debug)]

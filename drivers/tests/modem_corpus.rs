@@ -80,8 +80,10 @@
 //! tests' business (`modem_emulator.rs`, `modem_faults.rs`). Transcripts hold no
 //! PDU-mode send from a named SIM800 or EC25 and no `^BOOT`.
 
+#[path = "../../support/shared_data.rs"]
+mod shared_data;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -497,14 +499,7 @@ static EXPECT: &[Expect] = &[
 // ---------------------------------------------------------------------------------------
 
 fn corpus_dir() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        here.join("../../shared/corpus/at"),
-        PathBuf::from("/work/shared/corpus/at"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-    .expect("the AT corpus is checked out beside the repository (../shared/corpus/at)")
+    shared_data::shared_path("corpus/at")
 }
 
 /// One thing the modem writes.

@@ -10,25 +10,13 @@
 //! - every other asserted key is compared; an unknown key fails the test, so nothing the
 //!   corpus asserts goes unchecked.
 
+#[path = "../../support/shared_data.rs"]
+mod shared_data;
+use shared_data::shared_file;
 use std::collections::BTreeMap;
 
 use drivers::pdu::{self, Alphabet, DecodeOptions, NationalLanguage, Pdu, Tables, Tpdu, Validity};
 use serde_json::Value;
-
-/// Reads a file of `../shared` (the data checked out beside the repository), or of
-/// `/work/shared` when the repository is cloned elsewhere on the same machine.
-fn shared_file(rel: &str) -> String {
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        here.join("../../shared"),
-        std::path::PathBuf::from("/work/shared"),
-    ]
-    .iter()
-    .map(|dir| dir.join(rel))
-    .find(|p| p.is_file())
-    .and_then(|p| std::fs::read_to_string(p).ok())
-    .unwrap_or_else(|| panic!("../shared/{rel} is checked out beside the repository"))
-}
 
 struct Tally {
     passed: usize,

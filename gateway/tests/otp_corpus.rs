@@ -5,23 +5,11 @@
 //! corpus `code` (both normalised the same way: separators and `G-` removed);
 //! a wrong code on a positive counts both as a false positive and a miss.
 
+#[path = "../../support/shared_data.rs"]
+mod shared_data;
 use gateway::otp::extract;
+use shared_data::shared_file;
 use std::collections::BTreeMap;
-
-/// Reads a file of `../shared` (the data checked out beside the repository), or of
-/// `/work/shared` when the repository is cloned elsewhere on the same machine.
-fn shared_file(rel: &str) -> String {
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        here.join("../../shared"),
-        std::path::PathBuf::from("/work/shared"),
-    ]
-    .iter()
-    .map(|dir| dir.join(rel))
-    .find(|p| p.is_file())
-    .and_then(|p| std::fs::read_to_string(p).ok())
-    .unwrap_or_else(|| panic!("../shared/{rel} is checked out beside the repository"))
-}
 
 /// Floors a little under what the extractor achieves (see the printed table).
 const MIN_PRECISION: f64 = 0.98;
