@@ -32,7 +32,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use drivers::cloud::{vonage, DeliveryState};
+use drivers::cloud::vonage;
 use serde_json::{json, Value};
 
 use gateway::inbound_text::{AcceptedPart, AcceptedText, InboundText, TextPart};
@@ -333,40 +333,7 @@ async fn vonage_dlr(
             ))
         }
     };
-    let report = &receipt.report;
-    match state
-        .gateway
-        .record_provider_report_any("vonage", report)
-        .await
-    {
-        Ok(Some((_, job_id))) => Json(json!({
-            "status": "success",
-            "message": "Delivery status updated",
-            "job_id": job_id,
-        }))
-        .into_response(),
-        Ok(None) if report.state == DeliveryState::Pending => Json(json!({
-            "status": "success",
-            "message": format!("Delivery status received: {} is not final", report.status),
-        }))
-        .into_response(),
-        Ok(None) => Json(json!({
-            "status": "warning",
-            "message": format!(
-                "No change: no outbound message with messageId {} awaits status {}",
-                report.id, report.status
-            ),
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::error!("vonage receipt {}: {e}", report.id);
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "MESSAGE_PROCESSING_FAILED",
-                "Internal server error: the receipt was not recorded",
-            )
-        }
-    }
+    crate::sms_router::delivery_report_answer(&state, "vonage", "messageId", &receipt.report).await
 }
 
 #[cfg(test)]

@@ -358,10 +358,23 @@ async fn delivery_status(
             )
         }
     };
-    let (sid, status) = (&report.id, &report.status);
+    delivery_report_answer(&state, "twilio", "MessageSid", &report).await
+}
+
+/// Applies a provider's delivery report to the job that sent its message and answers
+/// the provider: the job it moved, a report that is not final yet, or no job waiting.
+/// Shared by Twilio's status callback and Vonage's receipt (`provider_webhooks`);
+/// `id_name` is the provider's name for the message id.
+pub(crate) async fn delivery_report_answer(
+    state: &AppState,
+    provider: &str,
+    id_name: &str,
+    report: &drivers::cloud::DeliveryReport,
+) -> Response {
+    let (id, status) = (&report.id, &report.status);
     match state
         .gateway
-        .record_provider_report_any("twilio", &report)
+        .record_provider_report_any(provider, report)
         .await
     {
         Ok(Some((_, job_id))) => Json(json!({
@@ -377,14 +390,17 @@ async fn delivery_status(
         .into_response(),
         Ok(None) => Json(json!({
             "status": "warning",
-            "message": format!("No change: no outbound message with MessageSid {sid} awaits status {status}"),
+            "message": format!("No change: no outbound message with {id_name} {id} awaits status {status}"),
         }))
         .into_response(),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "MESSAGE_PROCESSING_FAILED",
-            format!("Failed to process delivery status: {e}"),
-        ),
+        Err(e) => {
+            tracing::error!("{provider} delivery report {id}: {e}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "MESSAGE_PROCESSING_FAILED",
+                format!("Failed to process delivery status: {e}"),
+            )
+        }
     }
 }
 
